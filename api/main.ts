@@ -1,0 +1,14 @@
+import { runProcess } from '../lib/run-process.ts';
+import { closeServices, connectServices } from '../lib/services.ts';
+import { startApi } from './server.ts';
+
+runProcess('api', async (config, logger) => {
+  const services = await connectServices(config, logger, { name: 'comanda-api' });
+  const api = await startApi(services);
+  return {
+    async stop() {
+      await api.stop();
+      await closeServices(services);
+    },
+  };
+});

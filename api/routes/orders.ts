@@ -1,0 +1,100 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import { IdempotencyKeyMissingError, NotFoundError, UnsupportedMediaTypeError } from '../../lib/errors.ts';
+import { createOrder } from '../../orders/create-order.ts';
+import { fingerprintRequest, parseIdempotencyKey, runIdempotent } from '../../orders/idempotency.ts';
+import { listOrderEvents } from '../../orders/order-events.ts';
+import { findOrderForViewer, listOrders } from '../../orders/order-queries.ts';
+import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
+import { parseInput } from '../validation.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function orderBodySchema(maxItems: number, maxQuantity: number) {
+  const line = z
+    .strictObject({
+      product_id: z.uuid({ message: 'must be a product id (uuid)' }).optional(),
+      sku: z.string().min(1).max(64).optional(),
+      quantity: z
+        .number({ message: 'must be a whole number' })
+        .int({ message: 'must be a whole number' })
+        .min(1, { message: 'must be at least 1' })
+        .max(maxQuantity, { message: `must be at most ${maxQuantity}` }),
+    })
+    .refine((l) => (l.product_id === undefined) !== (l.sku === undefined), {
+      message: 'give either product_id or sku',
+    });
+  return z.strictObject({
+    id: z.uuid({ message: 'must be a uuid' }).optional(),
+    items: z
+      .array(line, { message: 'must be a list of order lines' })
+      .min(1, { message: 'an order needs at least one item' })
+      .max(maxItems, { message: `at most ${maxItems} lines per order` }),
+    payment: z.strictObject({ token: z.string().min(1).max(200) }).optional(),
+  });
+}
+
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().regex(UUID, 'must be a next_cursor value from a previous page').optional(),
+});
+
+export function ordersRouter(deps: ApiDeps): Router<ApiState> {
+  const router = new Router<ApiState>();
+  const bodySchema = orderBodySchema(deps.config.ORDER_MAX_ITEMS, deps.config.ORDER_MAX_QUANTITY);
+  const authed = requireAuth(deps.auth);
+
+  router.post('/orders', authed, async (ctx: ApiContext) => {
+    if (!ctx.is('application/json'))
+      throw new UnsupportedMediaTypeError('Send the order as application/json');
+    const raw = (ctx.request as { body?: unknown }).body;
+    const input = parseInput(bodySchema, raw);
+    const header = ctx.get('Idempotency-Key');
+    const key = header ? parseIdempotencyKey(header) : input.id;
+    if (!key) {
+      throw new IdempotencyKeyMissingError(
+        'Send an Idempotency-Key header (or an order "id" chosen by you) so that a retry cannot create a second order',
+      );
+    }
+    const principal = ctx.state.principal;
+    const result = await runIdempotent(
+      { db: deps.db, redis: deps.redis, logger: ctx.state.log, ttlHours: deps.config.IDEMPOTENCY_TTL_HOURS },
+      { principal: principal.sub, key, fingerprint: fingerprintRequest('POST', '/orders', raw) },
+      async (tx) => {
+        const order = await createOrder(
+          tx,
+          { id: input.id, customerId: principal.sub, items: input.items, paymentToken: input.payment?.token },
+          { correlationId: ctx.state.requestId, traceparent: ctx.get('traceparent') || undefined },
+        );
+        return { status: 201, body: order, headers: { Location: `/orders/${order.id}` } };
+      },
+    );
+    if (!result.replayed) deps.onOutboxWritten();
+    ctx.status = result.status;
+    ctx.set(result.headers);
+    if (result.replayed) ctx.set('Idempotent-Replayed', 'true');
+    ctx.body = result.body;
+  });
+
+  router.get('/orders', authed, async (ctx: ApiContext) => {
+    const query = parseInput(listQuery, ctx.query, 'query string');
+    ctx.body = await listOrders(deps.db, ctx.state.principal, query);
+  });
+
+  router.get('/orders/:id', authed, async (ctx: ApiContext) => {
+    ctx.body = await visibleOrder(deps, ctx, (ctx.params as { id?: string }).id);
+  });
+
+  router.get('/orders/:id/events', authed, async (ctx: ApiContext) => {
+    const order = await visibleOrder(deps, ctx, (ctx.params as { id?: string }).id);
+    ctx.body = { data: await listOrderEvents(deps.db, order.id) };
+  });
+
+  return router;
+}
+
+async function visibleOrder(deps: ApiDeps, ctx: ApiContext, id: string | undefined) {
+  const order = id && UUID.test(id) ? await findOrderForViewer(deps.db, id, ctx.state.principal) : undefined;
+  if (!order) throw new NotFoundError(`Order ${id} not found`);
+  return order;
+}

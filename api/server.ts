@@ -1,0 +1,70 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfirmPublisher } from '../lib/amqp/publisher.ts';
+import type { Services } from '../lib/services.ts';
+import { OutboxRelay } from '../relay/outbox-relay.ts';
+import { createApp } from './app.ts';
+import { createAuth } from './auth.ts';
+
+export interface RunningApi {
+  url: string;
+  server: Server;
+  relay: OutboxRelay | undefined;
+  publisher: ConfirmPublisher;
+  /** Stops taking connections, lets in-flight requests finish, then stops the relay. */
+  stop(): Promise<void>;
+}
+
+/** Starts the HTTP API (and, unless RELAY_ENABLED=false, the outbox relay) on the configured host and port. */
+export async function startApi(services: Services, options: { port?: number } = {}): Promise<RunningApi> {
+  const { config, logger, db, redis, amqp, topology } = services;
+  const publisher = new ConfirmPublisher(amqp, topology);
+  publisher.start();
+  const relay = config.RELAY_ENABLED
+    ? new OutboxRelay({
+        db,
+        publisher,
+        topology,
+        logger: logger.child({ component: 'relay' }),
+        batchSize: config.RELAY_BATCH_SIZE,
+        sweepIntervalMs: config.RELAY_SWEEP_INTERVAL_MS,
+      })
+    : undefined;
+  relay?.start();
+
+  const app = createApp({
+    config,
+    db,
+    redis,
+    amqp,
+    publisher,
+    logger: logger.child({ component: 'api' }),
+    auth: createAuth(config),
+    onOutboxWritten: () => relay?.kick(),
+  });
+  const server = app.listen(options.port ?? config.PORT, config.HOST);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  server.keepAliveTimeout = 65_000;
+  const { port } = server.address() as AddressInfo;
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
+  const url = `http://${host}:${port}`;
+  logger.info({ url }, 'api listening');
+
+  return {
+    url,
+    server,
+    relay,
+    publisher,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await relay?.stop();
+      amqp.remove(publisher);
+    },
+  };
+}

@@ -1,0 +1,23 @@
+import type { Db } from '../../lib/db.ts';
+
+/** The demo catalogue: prices in cents (EUR). */
+export const DEMO_PRODUCTS = [
+  { sku: 'CAFE-500', name: 'Café de Colombia 500 g', price: 1290, currency: 'EUR', stock_available: 500 },
+  { sku: 'TAZA-CER', name: 'Taza de cerámica', price: 850, currency: 'EUR', stock_available: 200 },
+  { sku: 'MOLINILLO', name: 'Molinillo manual', price: 3490, currency: 'EUR', stock_available: 50 },
+  { sku: 'PRENSA-FR', name: 'Prensa francesa 1 L', price: 2750, currency: 'EUR', stock_available: 80 },
+  { sku: 'FILTROS-100', name: 'Filtros de papel (100)', price: 390, currency: 'EUR', stock_available: 1000 },
+  {
+    sku: 'EDICION-LTD',
+    name: 'Edición limitada — último lote',
+    price: 9900,
+    currency: 'EUR',
+    stock_available: 3,
+  },
+];
+
+/** Inserts the demo products that are missing; running it again changes nothing (stock included). */
+export async function seedDemoProducts(db: Db): Promise<number> {
+  const inserted = await db('products').insert(DEMO_PRODUCTS).onConflict('sku').ignore().returning('id');
+  return inserted.length;
+}

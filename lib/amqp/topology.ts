@@ -1,0 +1,87 @@
+import type { Channel } from 'amqplib';
+
+/**
+ * The whole RabbitMQ topology of comanda, as data: who publishes where and who consumes what. Every process
+ * asserts it on (re)connect, so a fresh broker or a restarted one is set up by whichever process comes first.
+ */
+export const EXCHANGES = {
+  orderCreated: 'order.created',
+  orderStatusChanged: 'order.status-changed',
+  deadLetter: 'comanda.dead-letter',
+} as const;
+
+export type ExchangeKey = keyof typeof EXCHANGES;
+
+export const QUEUES = {
+  workerOrderCreated: { name: 'worker.order-created', exchange: 'orderCreated' },
+} as const satisfies Record<string, { name: string; exchange: ExchangeKey }>;
+
+export type QueueKey = keyof typeof QUEUES;
+
+export interface TopologyOptions {
+  /** Prefixed to every exchange and queue name: isolates test runs and benchmarks sharing one broker. */
+  prefix: string;
+  /** Deliveries of one message before the broker dead-letters it (RabbitMQ 3.10 quorum queues have no default). */
+  deliveryLimit: number;
+}
+
+export class Topology {
+  constructor(readonly options: TopologyOptions) {}
+
+  exchange(key: ExchangeKey): string {
+    return this.options.prefix + EXCHANGES[key];
+  }
+
+  queue(key: QueueKey): string {
+    return this.options.prefix + QUEUES[key].name;
+  }
+
+  deadLetterQueue(key: QueueKey): string {
+    return `${this.queue(key)}.dead`;
+  }
+
+  /** Declares every exchange; cheap and idempotent, so publishers call it on each connect. */
+  async assertExchanges(ch: Channel): Promise<void> {
+    for (const key of Object.keys(EXCHANGES) as ExchangeKey[]) {
+      await ch.assertExchange(this.exchange(key), key === 'deadLetter' ? 'direct' : 'fanout', {
+        durable: true,
+      });
+    }
+  }
+
+  /**
+   * Declares a consumer's quorum queue bound to its fanout exchange, and its dead-letter queue. Dead-lettering is
+   * at-least-once (which needs `reject-publish` overflow) so a message is never dropped between the two queues.
+   */
+  async assertQueue(ch: Channel, key: QueueKey): Promise<string> {
+    await this.assertExchanges(ch);
+    const name = this.queue(key);
+    const dead = this.deadLetterQueue(key);
+    await ch.assertQueue(dead, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await ch.bindQueue(dead, this.exchange('deadLetter'), name);
+    await ch.assertQueue(name, {
+      durable: true,
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-dead-letter-exchange': this.exchange('deadLetter'),
+        'x-dead-letter-routing-key': name,
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-overflow': 'reject-publish',
+        'x-delivery-limit': this.options.deliveryLimit,
+      },
+    });
+    await ch.bindQueue(name, this.exchange(QUEUES[key].exchange), '');
+    return name;
+  }
+
+  /** Removes everything this prefix declared: used by tests and benchmarks to clean up after themselves. */
+  async deleteAll(ch: Channel): Promise<void> {
+    for (const key of Object.keys(QUEUES) as QueueKey[]) {
+      await ch.deleteQueue(this.queue(key));
+      await ch.deleteQueue(this.deadLetterQueue(key));
+    }
+    for (const key of Object.keys(EXCHANGES) as ExchangeKey[]) {
+      await ch.deleteExchange(this.exchange(key));
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import { readdir } from 'node:fs/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import path from 'node:path';
+import knex, { type Knex } from 'knex';
+import pg from 'pg';
+
+// Money and counters are bigint columns well below 2^53: read them as numbers, not strings.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export type { Knex };
+export type Db = Knex;
+export type Tx = Knex.Transaction;
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../db/migrations/', import.meta.url));
+
+export interface DbOptions {
+  url: string;
+  poolMax: number;
+  statementTimeoutMs: number;
+  applicationName?: string;
+}
+
+/** A knex instance on PostgreSQL, with a statement timeout so no query holds a connection forever. */
+export function createDb(options: DbOptions): Db {
+  return knex({
+    client: 'pg',
+    connection: {
+      connectionString: options.url,
+      application_name: options.applicationName ?? 'comanda',
+      statement_timeout: options.statementTimeoutMs || undefined,
+      connectionTimeoutMillis: 5000,
+    },
+    pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
+    acquireConnectionTimeout: 5000,
+  });
+}
+
+/**
+ * Migrations are loaded from db/migrations by dynamic import, so the same TypeScript files serve `npm start`,
+ * the tests and the separate processes without a build step.
+ */
+class DirectoryMigrationSource implements Knex.MigrationSource<string> {
+  async getMigrations(): Promise<string[]> {
+    const files = await readdir(MIGRATIONS_DIR);
+    return files.filter((f) => /^\d{14}_[\w-]+\.ts$/.test(f)).sort();
+  }
+  getMigrationName(migration: string): string {
+    return migration;
+  }
+  async getMigration(migration: string): Promise<Knex.Migration> {
+    return (await import(pathToFileURL(path.join(MIGRATIONS_DIR, migration)).href)) as Knex.Migration;
+  }
+}
+
+/** Brings the schema up to date; safe to run from several processes at once (knex takes a lock). */
+export async function migrateLatest(db: Db): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest({ migrationSource: new DirectoryMigrationSource() })) as [
+    number,
+    string[],
+  ];
+  return applied;
+}
+
+/** Creates the database named in `url` when it does not exist yet (connecting to the `postgres` database). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!name) return;
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const db = createDb({ url: admin.toString(), poolMax: 1, statementTimeoutMs: 0 });
+  try {
+    const found: { rowCount: number } = await db.raw('select 1 from pg_database where datname = ?', [name]);
+    if (found.rowCount === 0) {
+      await db.raw('create database ??', [name]).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err; // created meanwhile by another process
+      });
+    }
+  } finally {
+    await db.destroy();
+  }
+}
+
+const TRANSIENT_PG_CODES = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '55P03', // lock_not_available
+  '57014', // query_canceled (statement timeout)
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  '53400', // configuration_limit_exceeded
+]);
+
+const TRANSIENT_NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** True when a database error may go away by itself: connection loss, timeouts, deadlocks, pool exhaustion. */
+export function isTransientDbError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: string }).code;
+  if (code && (TRANSIENT_PG_CODES.has(code) || code.startsWith('08') || TRANSIENT_NET_CODES.has(code))) {
+    return true;
+  }
+  if (err.name === 'KnexTimeoutError') return true;
+  return /Connection terminated|connection (is )?closed|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+    err.message,
+  );
+}
+
+/** True for a unique-constraint violation, optionally on one named constraint. */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: string; constraint?: string };
+  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
+}

@@ -1,0 +1,25 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/** Paths whose values never reach a log line: tokens, secrets and signatures. */
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  '*.token',
+  '*.secret',
+  '*.password',
+  'token',
+  'secret',
+];
+
+/** One JSON logger per process; children carry the component and, per request or message, the correlation id. */
+export function createLogger(options: { level: string; name?: string }): Logger {
+  return pino({
+    level: options.level,
+    base: { service: options.name ?? 'comanda' },
+    redact: { paths: REDACT, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}

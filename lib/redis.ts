@@ -1,0 +1,26 @@
+import { Redis } from 'ioredis';
+
+export type { Redis };
+
+/**
+ * A Redis client for fast paths only: commands fail at once while Redis is unreachable (no offline queue, one
+ * try), so callers fall back to PostgreSQL instead of waiting. It reconnects on its own in the background.
+ */
+export function createRedis(url: string, keyPrefix: string): Redis {
+  const redis = new Redis(url, {
+    keyPrefix,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2000,
+    commandTimeout: 500,
+    retryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 5000),
+  });
+  // Errors surface on the commands; the client-level event would otherwise crash the process.
+  redis.on('error', () => {});
+  return redis;
+}
+
+export async function connectRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
+}

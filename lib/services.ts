@@ -1,0 +1,102 @@
+import { AmqpClient } from './amqp/connection.ts';
+import { Topology } from './amqp/topology.ts';
+import type { Config } from './config.ts';
+import { createDb, ensureDatabase, type Db } from './db.ts';
+import type { Logger } from './logger.ts';
+import { connectRedis, createRedis, type Redis } from './redis.ts';
+
+/** A dependency that cannot be reached at start: its message is the one line an operator needs. */
+export class ServiceUnreachableError extends Error {
+  readonly code = 'SERVICE_UNREACHABLE';
+}
+
+const HOW_TO_START = {
+  PostgreSQL:
+    'start it (pg_ctlcluster <version> main start, or docker compose up -d postgres) or set DATABASE_URL',
+  RabbitMQ: 'start it (rabbitmq-server -detached, or docker compose up -d rabbitmq) or set AMQP_URL',
+  Redis: 'start it (redis-server --daemonize yes, or docker compose up -d redis) or set REDIS_URL',
+} as const;
+
+/** A URL with its password masked, for log lines. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}
+
+export function unreachable(
+  service: keyof typeof HOW_TO_START,
+  url: string,
+  cause: unknown,
+): ServiceUnreachableError {
+  const reason = cause instanceof Error ? cause.message || cause.name : String(cause);
+  return new ServiceUnreachableError(
+    `${service} is not reachable at ${redactUrl(url)} (${reason.split('\n')[0]}): ${HOW_TO_START[service]}`,
+  );
+}
+
+export interface Services {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  redis: Redis;
+  amqp: AmqpClient;
+  topology: Topology;
+}
+
+/**
+ * Connects to PostgreSQL, RabbitMQ and Redis. PostgreSQL and RabbitMQ must answer at start; Redis is only a
+ * fast path, so a missing Redis is a warning and the client keeps reconnecting in the background.
+ */
+export async function connectServices(
+  config: Config,
+  logger: Logger,
+  options: { createDatabase?: boolean; name?: string } = {},
+): Promise<Services> {
+  if (options.createDatabase) {
+    await ensureDatabase(config.DATABASE_URL).catch((err: unknown) => {
+      throw unreachable('PostgreSQL', config.DATABASE_URL, err);
+    });
+  }
+  const db = createDb({
+    url: config.DATABASE_URL,
+    poolMax: config.DATABASE_POOL_MAX,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    applicationName: options.name ?? 'comanda',
+  });
+  try {
+    await db.raw('select 1');
+  } catch (err) {
+    await db.destroy();
+    throw unreachable('PostgreSQL', config.DATABASE_URL, err);
+  }
+
+  const amqp = new AmqpClient({ url: config.AMQP_URL, logger: logger.child({ component: 'amqp' }) });
+  try {
+    await amqp.connect();
+  } catch (err) {
+    await db.destroy();
+    await amqp.close();
+    throw unreachable('RabbitMQ', config.AMQP_URL, err);
+  }
+
+  const redis = createRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX);
+  try {
+    await connectRedis(redis);
+  } catch (err) {
+    logger.warn(unreachable('Redis', config.REDIS_URL, err).message + ' — continuing without the fast path');
+  }
+
+  const topology = new Topology({ prefix: config.AMQP_PREFIX, deliveryLimit: config.AMQP_DELIVERY_LIMIT });
+  return { config, logger, db, redis, amqp, topology };
+}
+
+export async function closeServices(s: Services): Promise<void> {
+  await s.amqp.close();
+  s.redis.disconnect();
+  await s.db.destroy();
+}

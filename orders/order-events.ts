@@ -1,0 +1,56 @@
+import type { Db, Tx } from '../lib/db.ts';
+import type { OrderStatus } from './order-status.ts';
+
+export interface NewOrderEvent {
+  orderId: string;
+  type: string;
+  fromStatus: OrderStatus | null;
+  toStatus: OrderStatus | null;
+  reason?: string | null;
+  data?: Record<string, unknown>;
+  messageId?: string | null;
+  correlationId?: string | null;
+}
+
+/** Appends one step to an order's trace, in the transaction that made the step. */
+export async function appendOrderEvent(tx: Tx, e: NewOrderEvent): Promise<void> {
+  await tx('order_events').insert({
+    order_id: e.orderId,
+    type: e.type,
+    from_status: e.fromStatus,
+    to_status: e.toStatus,
+    reason: e.reason ?? null,
+    data: e.data ?? {},
+    message_id: e.messageId ?? null,
+    correlation_id: e.correlationId ?? null,
+  });
+}
+
+export interface OrderEventView {
+  id: number;
+  type: string;
+  from_status: OrderStatus | null;
+  to_status: OrderStatus | null;
+  reason: string | null;
+  data: Record<string, unknown>;
+  message_id: string | null;
+  correlation_id: string | null;
+  created_at: Date;
+}
+
+export async function listOrderEvents(db: Db, orderId: string): Promise<OrderEventView[]> {
+  return db('order_events')
+    .where({ order_id: orderId })
+    .orderBy('id')
+    .select(
+      'id',
+      'type',
+      'from_status',
+      'to_status',
+      'reason',
+      'data',
+      'message_id',
+      'correlation_id',
+      'created_at',
+    );
+}

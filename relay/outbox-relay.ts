@@ -1,0 +1,139 @@
+import type { ConfirmPublisher } from '../lib/amqp/publisher.ts';
+import type { ExchangeKey, Topology } from '../lib/amqp/topology.ts';
+import type { Db } from '../lib/db.ts';
+import type { Logger } from '../lib/logger.ts';
+
+export interface OutboxRelayOptions {
+  db: Db;
+  publisher: ConfirmPublisher;
+  topology: Topology;
+  logger: Logger;
+  batchSize: number;
+  /** How often the relay looks for rows nobody kicked it for (committed while RabbitMQ was down, say). */
+  sweepIntervalMs: number;
+}
+
+interface OutboxRow {
+  id: string;
+  exchange: ExchangeKey;
+  type: string;
+  payload: unknown;
+  headers: Record<string, string>;
+  created_at: Date;
+}
+
+/**
+ * Publishes committed outbox rows with publisher confirms and marks them published only after the broker
+ * confirmed them. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of relays can run side by side
+ * without publishing a row twice at the same time. (A crash between confirm and mark republishes the batch:
+ * delivery is at-least-once, and consumers de-duplicate on the message id.)
+ */
+export class OutboxRelay {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(private readonly options: OutboxRelayOptions) {}
+
+  start(): void {
+    this.stopped = false;
+    this.timer = setInterval(() => this.kick(), this.options.sweepIntervalMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  /** Asks for a run soon; runs asked for while one is going are folded into one more run. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Publishes until nothing is left (or publishing fails); returns how many rows went out. */
+  async drain(): Promise<number> {
+    let total = 0;
+    try {
+      for (;;) {
+        const n = await this.publishBatch();
+        total += n;
+        if (n < this.options.batchSize || this.stopped) break;
+      }
+    } catch (err) {
+      this.options.logger.warn(
+        { err },
+        'outbox relay could not publish; rows stay pending until the next sweep',
+      );
+    }
+    return total;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  private async publishBatch(): Promise<number> {
+    const { db, publisher, topology, batchSize } = this.options;
+    if (!publisher.ready) return 0;
+    let failure: Error | undefined;
+    const published = await db.transaction(async (tx) => {
+      const rows: OutboxRow[] = await tx('outbox')
+        .whereNull('published_at')
+        .orderBy('created_at')
+        .limit(batchSize)
+        .forUpdate()
+        .skipLocked()
+        .select('id', 'exchange', 'type', 'payload', 'headers', 'created_at');
+      if (rows.length === 0) return 0;
+      try {
+        await publisher.publish(
+          rows.map((r) => ({
+            exchange: topology.exchange(r.exchange),
+            body: Buffer.from(JSON.stringify(r.payload)),
+            options: {
+              messageId: r.id,
+              type: r.type,
+              contentType: 'application/json',
+              persistent: true,
+              timestamp: Math.floor(r.created_at.getTime() / 1000),
+              appId: 'comanda',
+              headers: r.headers,
+            },
+          })),
+        );
+      } catch (err) {
+        await tx('outbox')
+          .whereIn(
+            'id',
+            rows.map((r) => r.id),
+          )
+          .update({
+            attempts: tx.raw('attempts + 1'),
+            last_error: String((err as Error).message).slice(0, 500),
+          });
+        failure = err instanceof Error ? err : new Error(String(err));
+        return 0;
+      }
+      await tx('outbox')
+        .whereIn(
+          'id',
+          rows.map((r) => r.id),
+        )
+        .update({ published_at: tx.fn.now(), attempts: tx.raw('attempts + 1') });
+      return rows.length;
+    });
+    if (failure) throw failure;
+    return published;
+  }
+}

@@ -1,0 +1,30 @@
+import { startApi } from '../api/server.ts';
+import { seedDemoProducts } from '../db/seeds/demo-products.ts';
+import { migrateLatest } from '../lib/db.ts';
+import { runProcess } from '../lib/run-process.ts';
+import { closeServices, connectServices } from '../lib/services.ts';
+import { startWorker } from '../worker/worker.ts';
+
+/**
+ * `npm start`: the whole pipeline in one process for a newcomer — migrations, the demo seed, the API with its
+ * relay, the worker and the notifier. The same code as the separate processes.
+ */
+runProcess('all-in-one', async (config, logger) => {
+  const services = await connectServices(config, logger, { createDatabase: true, name: 'comanda' });
+  const applied = await migrateLatest(services.db);
+  if (applied.length) logger.info({ applied }, 'migrations applied');
+  if (config.SEED_DEMO) {
+    const added = await seedDemoProducts(services.db);
+    if (added) logger.info({ added }, 'demo products seeded');
+  }
+  const api = await startApi(services);
+  const worker = startWorker(services);
+  logger.info(`comanda is running: ${api.url} (try: curl ${api.url}/login-demo)`);
+  return {
+    async stop() {
+      await api.stop();
+      await worker.stop();
+      await closeServices(services);
+    },
+  };
+});
