@@ -1,7 +1,12 @@
-import amqp, { type Channel, type ChannelModel, type RecoveringChannelModel } from 'amqplib';
+import amqp, {
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type RecoveringChannelModel,
+} from 'amqplib';
 import type { Logger } from '../logger.ts';
 
-export type { Channel, ChannelModel };
+export type { Channel, ChannelModel, ConfirmChannel };
 
 /**
  * Something that lives on the AMQP connection (a publisher's confirm channel, a consumer): `attach` runs on
@@ -82,13 +87,13 @@ export class AmqpClient {
   /** A short-lived channel for administrative work (checks, topology, tests); throws while disconnected. */
   async withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
     if (!this.model) throw new Error('RabbitMQ is not connected');
-    const ch = await this.model.createChannel();
-    ch.on('error', () => {});
-    try {
-      return await fn(ch);
-    } finally {
-      await ch.close().catch(() => {});
-    }
+    return useChannel(await this.model.createChannel(), fn);
+  }
+
+  /** Like withChannel, on a confirm channel (call `waitForConfirms` before returning). */
+  async withConfirmChannel<T>(fn: (ch: ConfirmChannel) => Promise<T>): Promise<T> {
+    if (!this.model) throw new Error('RabbitMQ is not connected');
+    return useChannel(await this.model.createConfirmChannel(), fn);
   }
 
   async close(): Promise<void> {
@@ -125,5 +130,14 @@ export class AmqpClient {
         }, 1000).unref();
       },
     );
+  }
+}
+
+async function useChannel<C extends Channel, T>(ch: C, fn: (ch: C) => Promise<T>): Promise<T> {
+  ch.on('error', () => {});
+  try {
+    return await fn(ch);
+  } finally {
+    await ch.close().catch(() => {});
   }
 }

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -27,6 +28,15 @@ export interface ConsumerOptions {
   retryMaxDelayMs?: number;
 }
 
+/** How a delivery ended: acked after success, handed back for a retry, or dead-lettered. */
+export type Settlement = 'acked' | 'retried' | 'dead-lettered';
+
+export interface SettledEvent {
+  messageId: string | undefined;
+  outcome: Settlement;
+  durationMs: number;
+}
+
 export const DEAD_REASON_HEADER = 'x-comanda-dead-reason';
 export const DEAD_QUEUE_HEADER = 'x-comanda-original-queue';
 
@@ -42,7 +52,7 @@ export function isRecoverable(err: unknown): boolean {
  * then acked; a transient failure is handed back to the broker after a growing pause, and the quorum queue's
  * delivery limit dead-letters it when retries run out.
  */
-export class QueueConsumer implements AmqpAttachment {
+export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> implements AmqpAttachment {
   readonly name: string;
   private channel: ConfirmChannel | undefined;
   private consumerTag: string | undefined;
@@ -54,6 +64,7 @@ export class QueueConsumer implements AmqpAttachment {
     private readonly topology: Topology,
     private readonly options: ConsumerOptions,
   ) {
+    super();
     this.name = `consumer:${options.queue}`;
   }
 
@@ -110,9 +121,17 @@ export class QueueConsumer implements AmqpAttachment {
       deliveryCount: Number(headers['x-delivery-count'] ?? 0),
       redelivered: msg.fields.redelivered,
     };
+    const started = performance.now();
+    const settled = (outcome: Settlement) =>
+      this.emit('settled', {
+        messageId: incoming.messageId,
+        outcome,
+        durationMs: performance.now() - started,
+      });
     try {
       await this.options.handler(incoming);
       ch.ack(msg);
+      settled('acked');
     } catch (err) {
       if (isRecoverable(err)) {
         const base = this.options.retryBaseDelayMs ?? 200;
@@ -120,6 +139,7 @@ export class QueueConsumer implements AmqpAttachment {
         log.warn({ err, messageId: incoming.messageId, delay }, 'transient failure; message will be retried');
         if (!this.stopping) await new Promise((r) => setTimeout(r, delay));
         safely(() => ch.nack(msg, false, true));
+        settled('retried');
         return;
       }
       const reason =
@@ -143,6 +163,7 @@ export class QueueConsumer implements AmqpAttachment {
         // Could not park it with a reason: let the broker dead-letter it itself.
         safely(() => ch.nack(msg, false, false));
       }
+      settled('dead-lettered');
     }
   }
 }

@@ -1,0 +1,60 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../../lib/db.ts';
+import type { OrderStatus } from '../../orders/order-status.ts';
+import { FINAL_STATUSES } from '../../orders/order-status.ts';
+import { until } from './pipeline.ts';
+
+export interface TestProduct {
+  id: string;
+  sku: string;
+  name: string;
+  price: number;
+  currency: string;
+  stock_available: number;
+  stock_reserved: number;
+}
+
+/** A product with its own sku, so tests never share stock. */
+export async function buildProduct(db: Db, overrides: Partial<TestProduct> = {}): Promise<TestProduct> {
+  const [row] = await db<TestProduct>('products')
+    .insert({
+      sku: `SKU-${randomUUID().slice(0, 8)}`,
+      name: 'Test product',
+      price: 1000,
+      currency: 'EUR',
+      stock_available: 100,
+      ...overrides,
+    })
+    .returning('*');
+  return row;
+}
+
+export async function stockOf(db: Db, productId: string): Promise<{ available: number; reserved: number }> {
+  const row = await db<TestProduct>('products').where({ id: productId }).first();
+  return { available: row!.stock_available, reserved: row!.stock_reserved };
+}
+
+/** Waits until the order reaches a final status, and returns it. */
+export async function waitForFinal(db: Db, orderId: string, timeoutMs = 10_000): Promise<OrderStatus> {
+  let status: OrderStatus | undefined;
+  await until(
+    async () => {
+      status = (await db<{ id: string; status: OrderStatus }>('orders').where({ id: orderId }).first())
+        ?.status;
+      return status !== undefined && FINAL_STATUSES.has(status);
+    },
+    `order ${orderId} to reach a final status`,
+    timeoutMs,
+  );
+  return status!;
+}
+
+/** Row counts of the tables a rejected request must leave untouched. */
+export async function writtenRows(db: Db): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of ['orders', 'order_items', 'order_events', 'outbox', 'idempotency_keys']) {
+    const [row] = await db(table).count<{ n: string }[]>({ n: '*' });
+    counts[table] = Number(row.n);
+  }
+  return counts;
+}

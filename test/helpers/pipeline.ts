@@ -1,0 +1,142 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Options } from 'amqplib';
+import type { ExchangeKey } from '../../lib/amqp/topology.ts';
+import { startApi, type RunningApi } from '../../api/server.ts';
+import { loadConfig, type Config } from '../../lib/config.ts';
+import { createDb, migrateLatest, type Db } from '../../lib/db.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { closeServices, connectServices, type Services } from '../../lib/services.ts';
+import { startWorker, type RunningWorker } from '../../worker/worker.ts';
+
+export interface TestPipeline {
+  url: string;
+  config: Config;
+  services: Services;
+  db: Db;
+  api: RunningApi;
+  worker: RunningWorker | undefined;
+  /** A demo token for `customer` (a distinct JWT `sub` per name). */
+  token(customer?: string, role?: 'customer' | 'admin'): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Connection settings of the machine's services, overridable from the environment like the real processes. */
+export function baseUrls() {
+  return {
+    postgres: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    amqp: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+    redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  };
+}
+
+/** Settings for an isolated run: its own database, exchange/queue prefix and Redis key prefix. */
+export function isolatedEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  const run = randomBytes(5).toString('hex');
+  const dbUrl = new URL(baseUrls().postgres);
+  dbUrl.pathname = `/comanda_test_${run}`;
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATABASE_URL: dbUrl.toString(),
+    AMQP_URL: baseUrls().amqp,
+    AMQP_PREFIX: `test-${run}.`,
+    REDIS_URL: baseUrls().redis,
+    REDIS_KEY_PREFIX: `comanda-test:${run}:`,
+    RELAY_SWEEP_INTERVAL_MS: '200',
+    SHUTDOWN_GRACE_MS: '5000',
+    ...overrides,
+  };
+}
+
+/**
+ * Starts the API (with its relay) and, unless `worker: false`, a worker, against a fresh database and a fresh
+ * set of exchanges and queues. `stop()` removes all of it again.
+ */
+export async function startPipeline(
+  overrides: Record<string, string> = {},
+  options: { worker?: boolean } = {},
+): Promise<TestPipeline> {
+  const config = loadConfig(isolatedEnv(overrides));
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'comanda-test' });
+  const services = await connectServices(config, logger, { createDatabase: true, name: 'comanda-test' });
+  await migrateLatest(services.db);
+  const api = await startApi(services);
+  const worker = options.worker === false ? undefined : startWorker(services);
+  if (worker) await until(() => worker.consumer.consuming, 'the worker to start consuming');
+
+  return {
+    url: api.url,
+    config,
+    services,
+    db: services.db,
+    api,
+    worker,
+    async token(customer = `c-${randomUUID().slice(0, 8)}`, role = 'customer') {
+      const res = await fetch(`${api.url}/login-demo?customer=${customer}&role=${role}`);
+      return ((await res.json()) as { token: string }).token;
+    },
+    async stop() {
+      await worker?.stop();
+      await api.stop();
+      await services.amqp.withChannel((ch) => services.topology.deleteAll(ch)).catch(() => {});
+      await clearRedisPrefix(services).catch(() => {});
+      await closeServices(services);
+      await dropDatabase(config.DATABASE_URL);
+    },
+  };
+}
+
+async function clearRedisPrefix(services: Services): Promise<void> {
+  const { redis, config } = services;
+  let cursor = '0';
+  do {
+    // SCAN does not apply ioredis' keyPrefix, and DEL does: strip it from what SCAN returns.
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.REDIS_KEY_PREFIX}*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length) await redis.del(...keys.map((k) => k.slice(config.REDIS_KEY_PREFIX.length)));
+  } while (cursor !== '0');
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const db = createDb({ url: admin.toString(), poolMax: 1, statementTimeoutMs: 0 });
+  try {
+    await db.raw('drop database if exists ?? with (force)', [name]);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Publishes a raw message to one of the pipeline's exchanges, as another producer (or a bad one) would. */
+export async function publishRaw(
+  p: TestPipeline,
+  exchange: ExchangeKey,
+  content: Buffer | string,
+  properties: Options.Publish = {},
+): Promise<void> {
+  await p.services.amqp.withConfirmChannel(async (ch) => {
+    ch.publish(p.services.topology.exchange(exchange), '', Buffer.from(content), {
+      persistent: true,
+      ...properties,
+    });
+    await ch.waitForConfirms();
+  });
+}
+
+/** Polls `check` until it is true (or throws after `timeoutMs`, saying what it waited for). */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
