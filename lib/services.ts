@@ -72,6 +72,11 @@ export async function connectServices(
     await db.raw('select 1');
   } catch (err) {
     await db.destroy();
+    if ((err as { code?: string }).code === '3D000') {
+      throw new ServiceUnreachableError(
+        `PostgreSQL at ${redactUrl(config.DATABASE_URL)} has no such database: create it and its schema with "npm run migrate" (npm start does this by itself)`,
+      );
+    }
     throw unreachable('PostgreSQL', config.DATABASE_URL, err);
   }
 

@@ -63,6 +63,7 @@ export async function startPipeline(
   const services = await connectServices(config, logger, { createDatabase: true, name: 'comanda-test' });
   await migrateLatest(services.db);
   const api = await startApi(services);
+  await until(() => api.publisher.ready, 'the publisher to be ready');
   const worker = options.worker === false ? undefined : startWorker(services);
   if (worker) await until(() => worker.consumer.consuming, 'the worker to start consuming');
 
@@ -88,7 +89,8 @@ export async function startPipeline(
   };
 }
 
-async function clearRedisPrefix(services: Services): Promise<void> {
+/** Deletes every Redis key of this run (the replay cache and locks), leaving other runs alone. */
+export async function clearRedisPrefix(services: Services): Promise<void> {
   const { redis, config } = services;
   let cursor = '0';
   do {
