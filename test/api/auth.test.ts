@@ -28,13 +28,13 @@ async function signed(
   return jwt.sign(new TextEncoder().encode(secret));
 }
 
-const refused: [string, () => Promise<Record<string, string>>][] = [
-  ['no token', async () => ({})],
+const refused: [string, () => Record<string, string> | Promise<Record<string, string>>][] = [
+  ['no token', () => ({})],
   [
     'a header that is not Bearer',
-    async () => ({ authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }),
+    () => ({ authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }),
   ],
-  ['garbage', async () => ({ authorization: 'Bearer not.a.jwt' })],
+  ['garbage', () => ({ authorization: 'Bearer not.a.jwt' })],
   [
     'a bad signature',
     async () => ({
@@ -58,7 +58,7 @@ const refused: [string, () => Promise<Record<string, string>>][] = [
   ['no subject', async () => ({ authorization: `Bearer ${await signed({})}` })],
   [
     'alg none',
-    async () => ({
+    () => ({
       authorization: `Bearer ${new UnsecuredJWT({ roles: ['admin'] })
         .setSubject('x')
         .setIssuer(p.config.JWT_ISSUER)
