@@ -3,13 +3,19 @@ import Koa from 'koa';
 import type { ApiDeps, ApiState } from './context.ts';
 import { problemDetails } from './middleware/problem.ts';
 import { requestContext } from './middleware/request-context.ts';
+import { adminRouter } from './routes/admin.ts';
+import { httpMetrics, metricsRouter } from './routes/metrics.ts';
 import { ordersRouter } from './routes/orders.ts';
+import { portalRouter } from './routes/portal.ts';
 import { publicRouter } from './routes/public.ts';
+import { webhooksRouter } from './routes/webhooks.ts';
+import { streamRouter, type StreamDeps } from './routes/stream.ts';
 
 /** The Koa application: middleware order is request context → problem details → body → routes. */
-export function createApp(deps: ApiDeps): Koa<ApiState> {
+export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
   const app = new Koa<ApiState>({ proxy: false });
   app.silent = true; // errors are logged once, by problemDetails
+  app.use(httpMetrics());
   app.use(requestContext(deps.logger));
   app.use(problemDetails);
   app.use(
@@ -22,7 +28,9 @@ export function createApp(deps: ApiDeps): Koa<ApiState> {
       },
     }),
   );
-  for (const router of [publicRouter(deps), ordersRouter(deps)]) {
+  app.use(metricsRouter(deps).routes());
+  // The stream router comes before the orders router, which would read `/orders/stream` as an order id.
+  for (const router of [portalRouter(), publicRouter(deps), streamRouter(deps), ordersRouter(deps), adminRouter(deps), webhooksRouter(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -1,6 +1,7 @@
 import type { Next, ParameterizedContext } from 'koa';
 import type { AmqpClient } from '../lib/amqp/connection.ts';
 import type { ConfirmPublisher } from '../lib/amqp/publisher.ts';
+import type { Topology } from '../lib/amqp/topology.ts';
 import type { Config } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
 import { ForbiddenError } from '../lib/errors.ts';
@@ -15,6 +16,7 @@ export interface ApiDeps {
   redis: Redis;
   amqp: AmqpClient;
   publisher: ConfirmPublisher;
+  topology: Topology;
   logger: Logger;
   auth: Auth;
   /** Called after an order commits, so the relay publishes it at once rather than at its next sweep. */

@@ -5,12 +5,15 @@ import type { Services } from '../lib/services.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import { createApp } from './app.ts';
 import { createAuth } from './auth.ts';
+import { StatusListener } from './status-listener.ts';
 
 export interface RunningApi {
   url: string;
   server: Server;
   relay: OutboxRelay | undefined;
   publisher: ConfirmPublisher;
+  /** Wakes the open event streams when an order changes. */
+  statusListener: StatusListener;
   /** Stops taking connections, lets in-flight requests finish, then stops the relay. */
   stop(): Promise<void>;
 }
@@ -31,6 +34,8 @@ export async function startApi(services: Services, options: { port?: number } = 
       })
     : undefined;
   relay?.start();
+  const statusListener = new StatusListener(amqp, topology, logger.child({ component: 'status-listener' }));
+  statusListener.start();
 
   const app = createApp({
     config,
@@ -38,9 +43,11 @@ export async function startApi(services: Services, options: { port?: number } = 
     redis,
     amqp,
     publisher,
+    topology,
     logger: logger.child({ component: 'api' }),
     auth: createAuth(config),
     onOutboxWritten: () => relay?.kick(),
+    statusListener,
   });
   const server = app.listen(options.port ?? config.PORT, config.HOST);
   await new Promise<void>((resolve, reject) => {
@@ -58,9 +65,12 @@ export async function startApi(services: Services, options: { port?: number } = 
     server,
     relay,
     publisher,
+    statusListener,
     async stop() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // Open event streams would hold the server open forever: end them (clients reconnect elsewhere).
+        statusListener.stop();
         server.closeIdleConnections();
       });
       await relay?.stop();

@@ -31,6 +31,17 @@ const schema = z.object({
     .default(''),
   AMQP_PREFETCH: int(1, 1000).default(20),
   AMQP_DELIVERY_LIMIT: int(1, 1000).default(10),
+  RETRY_DELAYS: z
+    .string()
+    .default('1s,5s,30s,2m')
+    .transform((text, ctx) => {
+      const delays = text.split(',').map((d) => parseDuration(d.trim()));
+      if (delays.length > 20 || delays.some((d) => d === undefined || d < 1)) {
+        ctx.addIssue({ code: 'custom', message: 'a comma-separated list of up to 20 delays such as 1s,5s,30s,2m' });
+        return z.NEVER;
+      }
+      return delays as number[];
+    }),
 
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   REDIS_KEY_PREFIX: z.string().default('comanda:'),
@@ -61,13 +72,62 @@ const schema = z.object({
 
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   SEED_DEMO: bool.default(true),
+  METRICS_PORT: int(0, 65535).optional(),
+
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .default('0s,5s,5m,30m,2h,5h,10h,10h')
+    .transform((s, ctx) => {
+      const delays = s.split(',').map((d) => parseDuration(d.trim()));
+      if (delays.some((d) => d === undefined) || delays.length > 50 || delays[0] !== 0) {
+        // The first attempt goes out as soon as the delivery exists, so the list starts with 0s.
+        ctx.addIssue({
+          code: 'custom',
+          message: 'a comma-separated list of up to 50 delays starting with 0s, such as 0s,5s,5m,2h',
+        });
+        return z.NEVER;
+      }
+      return delays as number[];
+    }),
+  WEBHOOK_RETRY_JITTER: z.coerce.number().min(0).max(1).default(0.2),
+  WEBHOOK_TIMEOUT_MS: int(100, 300_000).default(15_000),
+  WEBHOOK_LEASE_GRACE_MS: int(100, 3_600_000).default(5000),
+  WEBHOOK_ALLOW_PRIVATE_URLS: bool.optional(),
+  WEBHOOK_POLL_INTERVAL_MS: int(10, 600_000).default(500),
+  WEBHOOK_CONCURRENCY: int(1, 1000).default(50),
+  WEBHOOK_SECRET_OVERLAP_HOURS: int(0, 24 * 30).default(24),
+  OPS_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  OPS_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'whsec_ followed by at least 24 base64-encoded bytes')
+    .optional(),
+  OPS_WEBHOOK_EVENT_TYPES: z
+    .string()
+    .default('order.created,order.confirmed,order.rejected')
+    .transform((s) => s.split(',').map((t) => t.trim()))
+    .pipe(z.array(z.enum(['order.created', 'order.confirmed', 'order.rejected'])).min(1)),
 });
+
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `500ms`, `5s`, `30m`, `2h`, `1d` (or a bare number of milliseconds) → milliseconds; undefined when unreadable. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text);
+  if (!match) return undefined;
+  return Math.round(
+    Number(match[1]) * DURATION_UNITS_MS[(match[2] ?? 'ms') as keyof typeof DURATION_UNITS_MS],
+  );
+}
+
+/** The name of every setting the schema accepts (what `.env.example` must document). */
+export const CONFIG_KEYS = Object.keys(schema.shape) as readonly (keyof typeof schema.shape)[];
 
 type Raw = z.infer<typeof schema>;
 
-export type Config = Omit<Raw, 'JWT_SECRET' | 'DEMO_LOGIN'> & {
+export type Config = Omit<Raw, 'JWT_SECRET' | 'DEMO_LOGIN' | 'WEBHOOK_ALLOW_PRIVATE_URLS'> & {
   JWT_SECRET: string;
   DEMO_LOGIN: boolean;
+  WEBHOOK_ALLOW_PRIVATE_URLS: boolean;
 };
 
 /** Thrown at start when the environment holds a setting comanda cannot use; its message names every bad key. */
@@ -90,6 +150,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const raw = parsed.data;
   const production = raw.NODE_ENV === 'production';
+  if (raw.OPS_WEBHOOK_URL && !raw.OPS_WEBHOOK_SECRET) {
+    throw new ConfigError(
+      'Invalid configuration — OPS_WEBHOOK_SECRET: required with OPS_WEBHOOK_URL (whsec_ and base64 bytes)',
+    );
+  }
   if (production && !raw.JWT_SECRET && !raw.JWT_JWKS_URL) {
     throw new ConfigError('Invalid configuration — JWT_SECRET: required when NODE_ENV=production');
   }
@@ -97,5 +162,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...raw,
     JWT_SECRET: raw.JWT_SECRET ?? DEV_JWT_SECRET,
     DEMO_LOGIN: raw.DEMO_LOGIN ?? !production,
+    WEBHOOK_ALLOW_PRIVATE_URLS: raw.WEBHOOK_ALLOW_PRIVATE_URLS ?? !production,
   };
 }

@@ -96,7 +96,11 @@ export async function connectServices(
     logger.warn(unreachable('Redis', config.REDIS_URL, err).message + ' — continuing without the fast path');
   }
 
-  const topology = new Topology({ prefix: config.AMQP_PREFIX, deliveryLimit: config.AMQP_DELIVERY_LIMIT });
+  const topology = new Topology({
+    prefix: config.AMQP_PREFIX,
+    deliveryLimit: config.AMQP_DELIVERY_LIMIT,
+    retryDelaysMs: config.RETRY_DELAYS,
+  });
   return { config, logger, db, redis, amqp, topology };
 }
 

@@ -23,9 +23,6 @@ export interface ConsumerOptions {
   prefetch: number;
   handler: MessageHandler;
   logger: Logger;
-  /** Base of the pause before a transient failure is handed back to the broker; doubles per delivery. */
-  retryBaseDelayMs?: number;
-  retryMaxDelayMs?: number;
 }
 
 /** How a delivery ended: acked after success, handed back for a retry, or dead-lettered. */
@@ -39,6 +36,10 @@ export interface SettledEvent {
 
 export const DEAD_REASON_HEADER = 'x-comanda-dead-reason';
 export const DEAD_QUEUE_HEADER = 'x-comanda-original-queue';
+export const DEAD_AT_HEADER = 'x-comanda-dead-at';
+/** How many delayed retries a message has had so far. */
+export const RETRIES_HEADER = 'x-comanda-retries';
+export const LAST_ERROR_HEADER = 'x-comanda-last-error';
 
 /** Whether a failure should be retried (true) or dead-lettered at once (false). */
 export function isRecoverable(err: unknown): boolean {
@@ -48,9 +49,10 @@ export function isRecoverable(err: unknown): boolean {
 
 /**
  * A queue consumer with bounded prefetch. A message is acked only after its handler resolved (its transaction
- * committed); a permanent failure is republished to the dead-letter exchange with the reason in a header and
- * then acked; a transient failure is handed back to the broker after a growing pause, and the quorum queue's
- * delivery limit dead-letters it when retries run out.
+ * committed). A transient failure goes to the next delay queue of the topology's retry schedule, which hands it
+ * back to the queue when its time is up — no hot requeue loop; a permanent failure, or a transient one past the
+ * schedule, goes to the dead-letter queue with the reason in a header. A message that kills its process before
+ * it is settled is redelivered, and the quorum queue's delivery limit dead-letters it if that keeps happening.
  */
 export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> implements AmqpAttachment {
   readonly name: string;
@@ -133,39 +135,72 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
       ch.ack(msg);
       settled('acked');
     } catch (err) {
-      if (isRecoverable(err)) {
-        const base = this.options.retryBaseDelayMs ?? 200;
-        const delay = Math.min(base * 2 ** incoming.deliveryCount, this.options.retryMaxDelayMs ?? 10_000);
-        log.warn({ err, messageId: incoming.messageId, delay }, 'transient failure; message will be retried');
-        if (!this.stopping) await new Promise((r) => setTimeout(r, delay));
+      const reason = describeError(err);
+      const retries = Number(headers[RETRIES_HEADER] ?? 0);
+      const delays = this.topology.options.retryDelaysMs;
+      if (this.stopping) {
+        // Shutting down: hand it straight back; another consumer (or this one, restarted) takes it.
         safely(() => ch.nack(msg, false, true));
         settled('retried');
-        return;
-      }
-      const reason =
-        err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err);
-      log.error({ err, messageId: incoming.messageId }, 'permanent failure; dead-lettering message');
-      try {
-        await new Promise<void>((resolve, reject) =>
-          ch.publish(
-            this.topology.exchange('deadLetter'),
-            queue,
-            msg.content,
-            {
-              ...msg.properties,
-              headers: { ...headers, [DEAD_REASON_HEADER]: reason.slice(0, 500), [DEAD_QUEUE_HEADER]: queue },
-            },
-            (e) => (e ? reject(e as Error) : resolve()),
-          ),
+      } else if (isRecoverable(err) && retries < delays.length) {
+        log.warn(
+          { err, messageId: incoming.messageId, retry: retries + 1, delay_ms: delays[retries] },
+          'transient failure; retrying later',
         );
-        ch.ack(msg);
-      } catch {
-        // Could not park it with a reason: let the broker dead-letter it itself.
-        safely(() => ch.nack(msg, false, false));
+        await this.republish(ch, msg, '', this.topology.retryQueue(this.options.queue, delays[retries]), {
+          ...headers,
+          [RETRIES_HEADER]: retries + 1,
+          [LAST_ERROR_HEADER]: reason.slice(0, 500),
+        });
+        settled('retried');
+      } else {
+        const why = isRecoverable(err)
+          ? `retries exhausted after ${retries + 1} attempts: ${reason}`
+          : reason;
+        log.error({ err, messageId: incoming.messageId }, 'dead-lettering message');
+        await this.republish(ch, msg, this.topology.exchange('deadLetter'), queue, {
+          ...headers,
+          [DEAD_REASON_HEADER]: why.slice(0, 500),
+          [DEAD_QUEUE_HEADER]: queue,
+          [DEAD_AT_HEADER]: Date.now(),
+        });
+        settled('dead-lettered');
       }
-      settled('dead-lettered');
     }
   }
+
+  /**
+   * Publishes a copy of `msg` (to a delay queue or the dead-letter exchange) and acks the original once the
+   * broker confirmed the copy. If that fails the original is handed back to the queue instead, so nothing is
+   * lost (at worst it is tried once more; the delivery limit stops that from going on forever).
+   */
+  private async republish(
+    ch: ConfirmChannel,
+    msg: ConsumeMessage,
+    exchange: string,
+    routingKey: string,
+    headers: Record<string, unknown>,
+  ): Promise<void> {
+    try {
+      await new Promise<void>((resolve, reject) =>
+        ch.publish(
+          exchange,
+          routingKey,
+          msg.content,
+          { ...msg.properties, headers, persistent: true },
+          (e) => (e ? reject(e as Error) : resolve()),
+        ),
+      );
+      ch.ack(msg);
+    } catch {
+      safely(() => ch.nack(msg, false, true));
+    }
+  }
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) return `${(err as { code?: string }).code ?? err.name}: ${err.message}`;
+  return String(err);
 }
 
 function safely(fn: () => void): void {

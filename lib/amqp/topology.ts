@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Channel } from 'amqplib';
 
 /**
@@ -23,6 +24,8 @@ export interface TopologyOptions {
   prefix: string;
   /** Deliveries of one message before the broker dead-letters it (RabbitMQ 3.10 quorum queues have no default). */
   deliveryLimit: number;
+  /** The pauses before each retry of a transiently failed message; one delay queue per entry. */
+  retryDelaysMs: number[];
 }
 
 export class Topology {
@@ -38,6 +41,11 @@ export class Topology {
 
   deadLetterQueue(key: QueueKey): string {
     return `${this.queue(key)}.dead`;
+  }
+
+  /** The delay queue that holds a message of `key` for `delayMs`, then hands it back to `key`'s queue. */
+  retryQueue(key: QueueKey, delayMs: number): string {
+    return `${this.queue(key)}.retry.${delayMs}ms`;
   }
 
   /** Declares every exchange; cheap and idempotent, so publishers call it on each connect. */
@@ -71,7 +79,42 @@ export class Topology {
       },
     });
     await ch.bindQueue(name, this.exchange(QUEUES[key].exchange), '');
+    for (const delay of new Set(this.options.retryDelaysMs)) {
+      // Expired messages dead-letter through the default exchange straight back to the consumer's queue.
+      await ch.assertQueue(this.retryQueue(key, delay), {
+        durable: true,
+        arguments: {
+          'x-queue-type': 'quorum',
+          'x-message-ttl': delay,
+          'x-dead-letter-exchange': '',
+          'x-dead-letter-routing-key': name,
+          'x-dead-letter-strategy': 'at-least-once',
+          'x-overflow': 'reject-publish',
+        },
+      });
+    }
     return name;
+  }
+
+  /**
+   * Declares a queue that lives only as long as this connection (exclusive, auto-delete, not durable), bound to
+   * the given fanout exchanges: for listeners that want what happens from now on, such as an API instance
+   * pushing status changes to its open streams. `name` says who listens; a random suffix keeps instances apart.
+   * The length cap drops the oldest messages rather than letting a stalled listener grow the broker's memory.
+   */
+  async assertListenerQueue(ch: Channel, name: string, exchanges: ExchangeKey[]): Promise<string> {
+    await this.assertExchanges(ch);
+    const { queue } = await ch.assertQueue(
+      `${this.options.prefix}${name}.${randomBytes(4).toString('hex')}`,
+      {
+        exclusive: true,
+        autoDelete: true,
+        durable: false,
+        arguments: { 'x-max-length': 10_000, 'x-overflow': 'drop-head' },
+      },
+    );
+    for (const key of exchanges) await ch.bindQueue(queue, this.exchange(key), '');
+    return queue;
   }
 
   /** Removes everything this prefix declared: used by tests and benchmarks to clean up after themselves. */
@@ -79,6 +122,8 @@ export class Topology {
     for (const key of Object.keys(QUEUES) as QueueKey[]) {
       await ch.deleteQueue(this.queue(key));
       await ch.deleteQueue(this.deadLetterQueue(key));
+      for (const delay of new Set(this.options.retryDelaysMs))
+        await ch.deleteQueue(this.retryQueue(key, delay));
     }
     for (const key of Object.keys(EXCHANGES) as ExchangeKey[]) {
       await ch.deleteExchange(this.exchange(key));

@@ -45,6 +45,7 @@ export function isolatedEnv(overrides: Record<string, string> = {}): Record<stri
     REDIS_URL: baseUrls().redis,
     REDIS_KEY_PREFIX: `comanda-test:${run}:`,
     RELAY_SWEEP_INTERVAL_MS: '200',
+    RETRY_DELAYS: '50ms,100ms,200ms',
     SHUTDOWN_GRACE_MS: '5000',
     ...overrides,
   };
