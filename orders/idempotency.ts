@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Db, Tx } from '../lib/db.ts';
 import {
   IdempotencyKeyInFlightError,
@@ -94,6 +95,28 @@ interface CachedEntry {
  * Redis is only a fast path (an in-flight lock and a replay cache); when it is down the same guarantees hold.
  */
 export async function runIdempotent(
+  deps: IdempotencyDeps,
+  request: IdempotentRequest,
+  work: (tx: Tx) => Promise<StoredResponse>,
+): Promise<IdempotentResult> {
+  try {
+    const result = await runOnce(deps, request, work);
+    idempotencyEvents.emit('outcome', result.replayed ? 'replayed' : 'executed');
+    return result;
+  } catch (err) {
+    if (err instanceof IdempotencyKeyInFlightError) idempotencyEvents.emit('outcome', 'in_flight');
+    else if (err instanceof IdempotencyKeyReusedError) idempotencyEvents.emit('outcome', 'key_reused');
+    throw err;
+  }
+}
+
+/** How an idempotent request ended: its work ran, a stored response was replayed, or it was refused. */
+export type IdempotencyOutcome = 'executed' | 'replayed' | 'in_flight' | 'key_reused';
+
+/** Every outcome of runIdempotent in this process, for metrics: subscribers need no change here. */
+export const idempotencyEvents = new EventEmitter<{ outcome: [IdempotencyOutcome] }>();
+
+async function runOnce(
   deps: IdempotencyDeps,
   request: IdempotentRequest,
   work: (tx: Tx) => Promise<StoredResponse>,

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { ConfirmPublisher } from '../lib/amqp/publisher.ts';
 import type { ExchangeKey, Topology } from '../lib/amqp/topology.ts';
 import type { Db } from '../lib/db.ts';
@@ -21,6 +22,15 @@ interface OutboxRow {
   headers: Record<string, string>;
   created_at: Date;
 }
+
+/** One batch a relay handed to the broker: how many rows of each type were confirmed, or how many failed. */
+export interface RelayBatchEvent {
+  published: Record<string, number>;
+  failed: number;
+}
+
+/** Every batch of every relay in this process, for metrics: subscribers need no change here. */
+export const relayEvents = new EventEmitter<{ batch: [RelayBatchEvent] }>();
 
 /**
  * Publishes committed outbox rows with publisher confirms and marks them published only after the broker
@@ -95,7 +105,7 @@ export class OutboxRelay {
         .forUpdate()
         .skipLocked()
         .select('id', 'exchange', 'type', 'payload', 'headers', 'created_at');
-      if (rows.length === 0) return 0;
+      if (rows.length === 0) return [];
       try {
         await publisher.publish(
           rows.map((r) => ({
@@ -123,7 +133,8 @@ export class OutboxRelay {
             last_error: String((err as Error).message).slice(0, 500),
           });
         failure = err instanceof Error ? err : new Error(String(err));
-        return 0;
+        relayEvents.emit('batch', { published: {}, failed: rows.length });
+        return [];
       }
       await tx('outbox')
         .whereIn(
@@ -131,9 +142,14 @@ export class OutboxRelay {
           rows.map((r) => r.id),
         )
         .update({ published_at: tx.fn.now(), attempts: tx.raw('attempts + 1') });
-      return rows.length;
+      return rows;
     });
     if (failure) throw failure;
-    return published;
+    if (published.length) {
+      const byType: Record<string, number> = {};
+      for (const r of published) byType[r.type] = (byType[r.type] ?? 0) + 1;
+      relayEvents.emit('batch', { published: byType, failed: 0 });
+    }
+    return published.length;
   }
 }

@@ -5,6 +5,8 @@ import { parseOrderCreated } from '../orders/messages.ts';
 import { SimulatedPaymentGateway, type PaymentGateway } from '../orders/payment-gateway.ts';
 import { processOrder } from '../orders/process-order.ts';
 import { isTransientDbError } from '../lib/db.ts';
+import { FINAL_STATUSES } from '../orders/order-status.ts';
+import { instrumentConsumer, instrumentPayments, recordFinalOrder } from './instrumentation.ts';
 
 export interface RunningWorker {
   consumer: QueueConsumer;
@@ -16,14 +18,16 @@ export interface RunningWorker {
 export function startWorker(services: Services, options: { payments?: PaymentGateway } = {}): RunningWorker {
   const { config, db, amqp, topology } = services;
   const logger = services.logger.child({ component: 'worker' });
-  const payments =
+  const payments = instrumentPayments(
     options.payments ??
-    new SimulatedPaymentGateway({
-      declineAbove: config.PAYMENT_DECLINE_ABOVE,
-      latencyMs: config.PAYMENT_LATENCY_MS,
-    });
+      new SimulatedPaymentGateway({
+        declineAbove: config.PAYMENT_DECLINE_ABOVE,
+        latencyMs: config.PAYMENT_LATENCY_MS,
+      }),
+  );
 
   const handle = async (message: IncomingMessage): Promise<void> => {
+    const started = performance.now();
     let envelope;
     try {
       envelope = parseOrderCreated(message.content);
@@ -49,6 +53,7 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
         traceparent: message.headers.traceparent as string | undefined,
       });
       log.info({ status }, 'order processed');
+      if (FINAL_STATUSES.has(status)) void recordFinalOrder(db, envelope.order_id, started, log);
     } catch (err) {
       if (isTransientDbError(err)) log.warn({ err }, 'database unavailable; order will be retried');
       throw err;
@@ -61,6 +66,7 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     handler: handle,
     logger,
   });
+  instrumentConsumer(consumer, 'workerOrderCreated');
   consumer.start();
   return { consumer, stop: () => consumer.stop() };
 }

@@ -1,0 +1,79 @@
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { QUEUES } from '../../lib/amqp/topology.ts';
+import {
+  httpRequestDuration,
+  idempotencyOutcomes,
+  METRICS_CONTENT_TYPE,
+  ordersCreated,
+  outboxPublished,
+  outboxPublishFailures,
+  renderMetrics,
+  watchOutbox,
+  watchQueues,
+} from '../../lib/metrics.ts';
+import { idempotencyEvents } from '../../orders/idempotency.ts';
+import { relayEvents } from '../../relay/outbox-relay.ts';
+import type { ApiDeps, ApiState } from '../context.ts';
+
+const UNMATCHED = '(unmatched)';
+
+/**
+ * Times every request by method, route template and status. The route is the router's template
+ * (`/orders/:id`), never the raw path, so one label value stands for all orders; a path no route matched is
+ * `(unmatched)`. Goes first, so the status is the one the client got (problem+json included).
+ */
+export function httpMetrics() {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const started = performance.now();
+    let status = 500;
+    try {
+      await next();
+      status = ctx.status;
+    } finally {
+      const route = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+      const labels = {
+        method: ctx.method,
+        route: typeof route === 'string' ? route : UNMATCHED,
+        status: String(status),
+      };
+      httpRequestDuration.observe(labels, (performance.now() - started) / 1000);
+      // A 201 that is not a replay is the one moment an order comes into being.
+      if (labels.route === '/orders' && ctx.method === 'POST' && status === 201) {
+        if (!ctx.response.get('Idempotent-Replayed')) ordersCreated.inc();
+      }
+    }
+  };
+}
+
+let subscribed = false;
+
+/** Counts what the API process does besides answering requests: idempotency outcomes and relay publishes. */
+function subscribeToProcessEvents(): void {
+  if (subscribed) return;
+  subscribed = true;
+  idempotencyEvents.on('outcome', (outcome) => idempotencyOutcomes.inc({ outcome }));
+  relayEvents.on('batch', (batch) => {
+    for (const [type, n] of Object.entries(batch.published)) outboxPublished.inc({ type }, n);
+    if (batch.failed) outboxPublishFailures.inc(batch.failed);
+  });
+}
+
+/** `GET /metrics`: the Prometheus text of this process, outbox backlog and queue depths sampled on the spot. */
+export function metricsRouter(deps: ApiDeps): Router<ApiState> {
+  subscribeToProcessEvents();
+  watchOutbox(deps.db);
+  // The API is not handed the Topology; these names are the ones Topology.queue/deadLetterQueue give.
+  const prefix = deps.config.AMQP_PREFIX;
+  watchQueues(deps.amqp, {
+    queue: (key) => prefix + QUEUES[key].name,
+    deadLetterQueue: (key) => `${prefix}${QUEUES[key].name}.dead`,
+  });
+  const router = new Router<ApiState>();
+  router.get('/metrics', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = METRICS_CONTENT_TYPE;
+    ctx.body = await renderMetrics();
+  });
+  return router;
+}

@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import test from 'ava';
+import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { postOrder } from '../helpers/http.ts';
+import { startPipeline, until } from '../helpers/pipeline.ts';
+import { scrape, valueOf, type Sample } from './prometheus.ts';
+
+test('when a worker process runs with METRICS_PORT, then its /metrics counts the orders it finished', async (t) => {
+  const p = await startPipeline({}, { worker: false });
+  const { config } = p;
+  const worker = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      METRICS_PORT: '0',
+      DATABASE_URL: config.DATABASE_URL,
+      AMQP_URL: config.AMQP_URL,
+      AMQP_PREFIX: config.AMQP_PREFIX,
+      REDIS_URL: config.REDIS_URL,
+      REDIS_KEY_PREFIX: config.REDIS_KEY_PREFIX,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(worker, 'exit');
+  try {
+    let metricsUrl: string | undefined;
+    createInterface({ input: worker.stdout }).on('line', (line) => {
+      if (line.includes('metrics listening')) metricsUrl = (JSON.parse(line) as { url: string }).url;
+    });
+    await until(() => metricsUrl !== undefined, 'the worker to report its metrics address', 20_000);
+    await until(
+      async () =>
+        valueOf(await scrape(metricsUrl!), 'comanda_queue_consumers', { queue: 'worker.order-created' }) ===
+        1,
+      'the worker to consume',
+      20_000,
+    );
+    const product = await buildProduct(p.db);
+
+    const res = await postOrder(p.url, await p.token(), { items: [{ product_id: product.id, quantity: 2 }] });
+    t.is(await waitForFinal(p.db, res.body.id), 'CONFIRMED');
+
+    let samples: Sample[] = [];
+    await until(async () => {
+      samples = await scrape(metricsUrl!);
+      return valueOf(samples, 'comanda_orders_final_total') === 1;
+    }, 'the worker to count the final order');
+    t.is(valueOf(samples, 'comanda_orders_final_total', { status: 'CONFIRMED', reason: 'none' }), 1);
+    t.is(
+      valueOf(samples, 'comanda_messages_consumed_total', {
+        queue: 'worker.order-created',
+        outcome: 'acked',
+      }),
+      1,
+    );
+    t.is(valueOf(samples, 'comanda_order_received_to_final_seconds_count', { status: 'CONFIRMED' }), 1);
+    t.is(
+      valueOf(samples, 'comanda_orders_created_total'),
+      0,
+      'orders are created by the api, not the worker',
+    );
+    t.true(valueOf(samples, 'process_resident_memory_bytes') > 0);
+  } finally {
+    worker.kill('SIGTERM');
+    await exited;
+    await p.stop();
+  }
+});
