@@ -5,6 +5,7 @@ import { buildEnvelope, type OrderCreatedData } from './messages.ts';
 import { appendOrderEvent } from './order-events.ts';
 import { enqueueMessage, type MessageContext } from './outbox.ts';
 import { toOrderView, type OrderRow, type OrderView } from './order-queries.ts';
+import { enqueueOrderWebhooks } from '../webhooks/deliveries.ts';
 
 export interface OrderLineInput {
   product_id?: string | undefined;
@@ -92,6 +93,7 @@ export async function createOrder(
     correlationId: context.correlationId,
   });
   await enqueueMessage(tx, envelope, context);
+  await enqueueOrderWebhooks(tx, id, 'RECEIVED', context);
   return toOrderView(order, items);
 }
 

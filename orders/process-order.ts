@@ -6,6 +6,7 @@ import type { OrderRow } from './order-queries.ts';
 import { FINAL_STATUSES, type OrderStatus, type RejectReason } from './order-status.ts';
 import { enqueueMessage, type MessageContext } from './outbox.ts';
 import type { PaymentGateway } from './payment-gateway.ts';
+import { enqueueOrderWebhooks } from '../webhooks/deliveries.ts';
 
 export const ORDER_CREATED_CONSUMER = 'worker.order-created';
 
@@ -220,6 +221,8 @@ async function transition(
     };
     await enqueueMessage(tx, buildEnvelope(type, order.id, data), ctx);
   }
+  // Webhook deliveries commit with the status change, before the message is acked: none is lost to a crash.
+  await enqueueOrderWebhooks(tx, order.id, to, ctx);
   if (FINAL_STATUSES.has(to)) {
     // The message is done when the order is final: recorded in the same transaction, so never half-done.
     await tx('processed_messages')

@@ -3,6 +3,7 @@ import { seedDemoProducts } from '../db/seeds/demo-products.ts';
 import { migrateLatest } from '../lib/db.ts';
 import { runProcess } from '../lib/run-process.ts';
 import { closeServices, connectServices } from '../lib/services.ts';
+import { startNotifier } from '../notifier/notifier.ts';
 import { startWorker } from '../worker/worker.ts';
 
 /**
@@ -17,6 +18,8 @@ runProcess('all-in-one', async (config, logger) => {
     const added = await seedDemoProducts(services.db);
     if (added) logger.info({ added }, 'demo products seeded');
   }
+  // The notifier first: it mirrors OPS_WEBHOOK_URL into an endpoint before the first order can need it.
+  const notifier = await startNotifier(services);
   const api = await startApi(services);
   const worker = startWorker(services);
   logger.info(`comanda is running: ${api.url} (try: curl ${api.url}/login-demo)`);
@@ -24,6 +27,7 @@ runProcess('all-in-one', async (config, logger) => {
     async stop() {
       await api.stop();
       await worker.stop();
+      await notifier.stop();
       await closeServices(services);
     },
   };

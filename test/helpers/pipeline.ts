@@ -7,6 +7,7 @@ import { createDb, migrateLatest, type Db } from '../../lib/db.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { closeServices, connectServices, type Services } from '../../lib/services.ts';
 import { startWorker, type RunningWorker } from '../../worker/worker.ts';
+import { startNotifier, type RunningNotifier } from '../../notifier/notifier.ts';
 
 export interface TestPipeline {
   url: string;
@@ -15,6 +16,10 @@ export interface TestPipeline {
   db: Db;
   api: RunningApi;
   worker: RunningWorker | undefined;
+  /** The notifier, when started with `notifier: true`. */
+  notifier: RunningNotifier | undefined;
+  /** The environment this pipeline was configured from: what a child process needs to join it. */
+  env: Record<string, string>;
   /** A demo token for `customer` (a distinct JWT `sub` per name). */
   token(customer?: string, role?: 'customer' | 'admin'): Promise<string>;
   stop(): Promise<void>;
@@ -57,9 +62,10 @@ export function isolatedEnv(overrides: Record<string, string> = {}): Record<stri
  */
 export async function startPipeline(
   overrides: Record<string, string> = {},
-  options: { worker?: boolean } = {},
+  options: { worker?: boolean; notifier?: boolean } = {},
 ): Promise<TestPipeline> {
-  const config = loadConfig(isolatedEnv(overrides));
+  const env = isolatedEnv(overrides);
+  const config = loadConfig(env);
   const logger = createLogger({ level: config.LOG_LEVEL, name: 'comanda-test' });
   const services = await connectServices(config, logger, { createDatabase: true, name: 'comanda-test' });
   await migrateLatest(services.db);
@@ -67,6 +73,7 @@ export async function startPipeline(
   await until(() => api.publisher.ready, 'the publisher to be ready');
   const worker = options.worker === false ? undefined : startWorker(services);
   if (worker) await until(() => worker.consumer.consuming, 'the worker to start consuming');
+  const notifier = options.notifier ? await startNotifier(services) : undefined;
 
   return {
     url: api.url,
@@ -75,12 +82,15 @@ export async function startPipeline(
     db: services.db,
     api,
     worker,
+    notifier,
+    env,
     async token(customer = `c-${randomUUID().slice(0, 8)}`, role = 'customer') {
       const res = await fetch(`${api.url}/login-demo?customer=${customer}&role=${role}`);
       return ((await res.json()) as { token: string }).token;
     },
     async stop() {
       await worker?.stop();
+      await notifier?.stop();
       await api.stop();
       await services.amqp.withChannel((ch) => services.topology.deleteAll(ch)).catch(() => {});
       await clearRedisPrefix(services).catch(() => {});
