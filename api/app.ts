@@ -30,7 +30,14 @@ export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
   );
   app.use(metricsRouter(deps).routes());
   // The stream router comes before the orders router, which would read `/orders/stream` as an order id.
-  for (const router of [portalRouter(), publicRouter(deps), streamRouter(deps), ordersRouter(deps), adminRouter(deps), webhooksRouter(deps)]) {
+  for (const router of [
+    portalRouter(),
+    publicRouter(deps),
+    streamRouter(deps),
+    ordersRouter(deps),
+    adminRouter(deps),
+    webhooksRouter(deps),
+  ]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

@@ -5,6 +5,7 @@ import type { Services } from '../lib/services.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import { createApp } from './app.ts';
 import { createAuth } from './auth.ts';
+import { trackConnections } from './http-connections.ts';
 import { StatusListener } from './status-listener.ts';
 
 export interface RunningApi {
@@ -55,6 +56,7 @@ export async function startApi(services: Services, options: { port?: number } = 
     server.once('error', reject);
   });
   server.keepAliveTimeout = 65_000;
+  const connections = trackConnections(server);
   const { port } = server.address() as AddressInfo;
   const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST;
   const url = `http://${host}:${port}`;
@@ -71,7 +73,7 @@ export async function startApi(services: Services, options: { port?: number } = 
         server.close(() => resolve());
         // Open event streams would hold the server open forever: end them (clients reconnect elsewhere).
         statusListener.stop();
-        server.closeIdleConnections();
+        connections.closeIdle();
       });
       await relay?.stop();
       amqp.remove(publisher);

@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Router from '@koa/router';
+import { NotFoundError } from '../../lib/errors.ts';
+import type { ApiContext, ApiState } from '../context.ts';
+
+const PORTAL_DIR = fileURLToPath(new URL('../../portal/', import.meta.url));
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+// The page talks only to this API and runs only its own files.
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/**
+ * The demo portal: `/` is its page and `/portal/<file>` its scripts and styles, plain files with no build step.
+ * Only files present in portal/ at start are served (no path from the request ever reaches the file system);
+ * they are read on each request, so an edit shows on reload, and revalidated with an ETag.
+ */
+export function portalRouter(): Router<ApiState> {
+  const router = new Router<ApiState>();
+  const files = new Set(readdirSync(PORTAL_DIR).filter((f) => TYPES[path.extname(f)] !== undefined));
+
+  const send = async (ctx: ApiContext, file: string) => {
+    const body = await readFile(path.join(PORTAL_DIR, file));
+    ctx.set('Content-Security-Policy', CSP);
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.type = TYPES[path.extname(file)];
+    ctx.etag = createHash('sha1').update(body).digest('base64url');
+    ctx.status = 200;
+    if (ctx.fresh) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = body;
+  };
+
+  router.get('/', (ctx: ApiContext) => send(ctx, 'index.html'));
+  router.get('/portal/:file', async (ctx: ApiContext) => {
+    const file = (ctx.params as { file?: string }).file ?? '';
+    if (!files.has(file) || file === 'index.html') throw new NotFoundError(`No portal file ${file}`);
+    await send(ctx, file);
+  });
+  return router;
+}

@@ -1,0 +1,160 @@
+import { createHmac } from 'node:crypto';
+import Router from '@koa/router';
+import { decodeJwt, jwtVerify, SignJWT } from 'jose';
+import type { Config } from '../../lib/config.ts';
+import { NotFoundError, UnauthorizedError, ValidationError } from '../../lib/errors.ts';
+import { latestOrderEventId, orderEventsAfter, type FeedScope } from '../../orders/order-event-feed.ts';
+import { findOrderForViewer } from '../../orders/order-queries.ts';
+import { bearerToken, type Auth, type Principal } from '../auth.ts';
+import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
+import { SseFeed } from '../sse.ts';
+import type { FeedSubscriber, StatusListener } from '../status-listener.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EVENT_ID = /^\d{1,15}$/;
+const STREAM_TOKEN_TTL_S = 60;
+const BATCH = 500;
+
+export interface StreamDeps {
+  statusListener: StatusListener;
+}
+
+/**
+ * Live feeds of the order trace as Server-Sent Events:
+ * - `GET /orders/:id/stream` — one order's trace: everything so far, then each step as it happens;
+ * - `GET /orders/stream` — the steps of all the caller's orders from now on (the portal's live badges);
+ * - `POST /stream-tokens` — a token for the two above that lives a minute.
+ *
+ * EventSource cannot send headers, so these two routes (and only these) also take the token as the
+ * `access_token` query parameter: either a stream token (preferred: short-lived and good for nothing else) or
+ * the JWT itself. A browser that opens a new EventSource cannot send `Last-Event-ID` either, so the
+ * `last_event_id` query parameter stands in for it; the header wins when both are there.
+ *
+ * Register this router before the orders router: `/orders/stream` would otherwise read as the order "stream".
+ */
+export function streamRouter(deps: ApiDeps & StreamDeps): Router<ApiState> {
+  const router = new Router<ApiState>();
+  const streamTokens = createStreamTokens(deps.config);
+
+  router.post('/stream-tokens', requireAuth(deps.auth), async (ctx: ApiContext) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await streamTokens.issue(ctx.state.principal);
+  });
+
+  router.get('/orders/stream', async (ctx: ApiContext) => {
+    const principal = await streamPrincipal(ctx, deps.auth, streamTokens);
+    const scope: FeedScope = principal.admin ? { allOrders: true } : { customerId: principal.sub };
+    const after = lastEventId(ctx) ?? (await latestOrderEventId(deps.db));
+    openFeed(ctx, deps, scope, after);
+  });
+
+  router.get('/orders/:id/stream', async (ctx: ApiContext) => {
+    const principal = await streamPrincipal(ctx, deps.auth, streamTokens);
+    const id = (ctx.params as { id?: string }).id;
+    const order = id && UUID.test(id) ? await findOrderForViewer(deps.db, id, principal) : undefined;
+    if (!order) throw new NotFoundError(`Order ${id} not found`);
+    openFeed(ctx, deps, { orderId: order.id }, lastEventId(ctx) ?? 0);
+  });
+
+  return router;
+}
+
+function openFeed(ctx: ApiContext, deps: ApiDeps & StreamDeps, scope: FeedScope, after: number): void {
+  const log = ctx.state.log.child({ stream: 'orderId' in scope ? scope.orderId : 'orders' });
+  const feed = new SseFeed({
+    read: (afterId) => orderEventsAfter(deps.db, scope, afterId, BATCH),
+    batchSize: BATCH,
+    cursor: after,
+    log,
+  });
+  const subscriber: FeedSubscriber = {
+    ...('orderId' in scope ? { orderId: scope.orderId } : {}),
+    ...('customerId' in scope ? { customerId: scope.customerId } : {}),
+    ...('allOrders' in scope ? { allOrders: true } : {}),
+    notify: () => feed.notify(),
+    close: () => feed.close(),
+  };
+  // Subscribe before the first read: a change committed in between wakes the feed rather than being missed.
+  feed.onClose(deps.statusListener.subscribe(subscriber));
+  feed.open(ctx);
+  log.info({ last_event_id: after }, 'stream opened');
+}
+
+/** `Last-Event-ID` (sent by EventSource when it reconnects), else the `last_event_id` query parameter. */
+function lastEventId(ctx: ApiContext): number | undefined {
+  const header = ctx.get('Last-Event-ID');
+  const query = typeof ctx.query.last_event_id === 'string' ? ctx.query.last_event_id : '';
+  const given = header || query;
+  if (!given) return undefined;
+  if (!EVENT_ID.test(given)) {
+    throw new ValidationError('Last-Event-ID must be the id of an event this stream sent', [
+      { field: header ? 'Last-Event-ID' : 'last_event_id', message: 'must be a whole number' },
+    ]);
+  }
+  return Number(given);
+}
+
+async function streamPrincipal(ctx: ApiContext, auth: Auth, streamTokens: StreamTokens): Promise<Principal> {
+  const query = typeof ctx.query.access_token === 'string' ? ctx.query.access_token : '';
+  const token = ctx.get('Authorization') || !query ? bearerToken(ctx.get('Authorization')) : query;
+  const principal = streamTokens.isStreamToken(token)
+    ? await streamTokens.verify(token)
+    : await auth.verify(token);
+  ctx.state.principal = principal;
+  return principal;
+}
+
+interface StreamTokens {
+  issue(principal: Principal): Promise<{ token: string; expires_in: number }>;
+  isStreamToken(token: string): boolean;
+  verify(token: string): Promise<Principal>;
+}
+
+/**
+ * Stream tokens are JWTs with their own audience, signed with a key derived from JWT_SECRET that signs nothing
+ * else: a stream token is never accepted as an access token, and one that leaks (URLs end up in proxy logs)
+ * opens only a read-only feed for a minute.
+ */
+function createStreamTokens(config: Config): StreamTokens {
+  const key = createHmac('sha256', config.JWT_SECRET).update('comanda stream tokens').digest();
+  const audience = `${config.JWT_AUDIENCE}:stream`;
+  return {
+    async issue(principal) {
+      const token = await new SignJWT({ roles: principal.roles })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(principal.sub)
+        .setIssuer(config.JWT_ISSUER)
+        .setAudience(audience)
+        .setIssuedAt()
+        .setExpirationTime(`${STREAM_TOKEN_TTL_S}s`)
+        .sign(key);
+      return { token, expires_in: STREAM_TOKEN_TTL_S };
+    },
+    isStreamToken(token) {
+      try {
+        return decodeJwt(token).aud === audience;
+      } catch {
+        return false;
+      }
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: ['HS256'],
+          issuer: config.JWT_ISSUER,
+          audience,
+          clockTolerance: config.JWT_CLOCK_TOLERANCE_S,
+          requiredClaims: ['sub', 'exp'],
+        });
+        const roles = (Array.isArray(payload.roles) ? payload.roles : []).filter(
+          (r): r is Principal['roles'][number] => r === 'customer' || r === 'admin',
+        );
+        return { sub: payload.sub!, roles, admin: roles.includes('admin') };
+      } catch (err) {
+        throw new UnauthorizedError('The stream token is not valid or has expired; ask for a new one', {
+          cause: err,
+        });
+      }
+    },
+  };
+}
