@@ -1,0 +1,222 @@
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { Samples, summarize, type LatencySummary } from './stats.ts';
+
+/** One request the load generator sends. */
+export interface RequestSpec {
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+}
+
+export interface Response {
+  status: number;
+  headers: IncomingHttpHeaders;
+}
+
+export interface LoadOptions {
+  url: string;
+  durationS: number;
+  /** Sockets kept open to the target: the most requests on the wire at once. */
+  concurrency: number;
+  /** Builds the i-th request. */
+  make: (i: number) => RequestSpec;
+  /** Sees each answer (or failure) of the i-th request; `latencyMs` as reported in the summary. */
+  onResponse?: (i: number, res: Response | undefined, latencyMs: number) => void;
+  /** Called about every 250 ms with what is done so far. */
+  onProgress?: (p: Progress) => void;
+  /** Status codes that count as success (default: any 2xx). */
+  ok?: (status: number) => boolean;
+}
+
+export interface Progress {
+  elapsedS: number;
+  durationS: number;
+  sent: number;
+  ok: number;
+  errors: number;
+  inFlight: number;
+}
+
+export interface LoadResult {
+  mode: 'open' | 'closed';
+  /** Offered load (requests/s) in open-loop mode; null in closed-loop mode. */
+  offeredRate: number | null;
+  concurrency: number;
+  durationS: number;
+  sent: number;
+  ok: number;
+  errors: Record<string, number>;
+  /** Successful answers per second, over the time from the first send to the last answer. */
+  throughput: number;
+  latency: LatencySummary;
+  /** Requests the generator could not even start because too many were already waiting (open loop only). */
+  shed: number;
+}
+
+const REQUEST_TIMEOUT_MS = 30_000;
+const DRAIN_TIMEOUT_MS = 60_000;
+
+/**
+ * Open-loop load: request i is due at start + i/rate whatever happened to the earlier ones, and its latency is
+ * counted from that due time, not from when it left. A target that falls behind therefore shows its queueing in
+ * the latencies instead of silently slowing the generator down (no coordinated omission).
+ */
+export async function openLoop(options: LoadOptions & { rate: number }): Promise<LoadResult> {
+  const run = new Run(options);
+  const interval = 1000 / options.rate;
+  const total = Math.round(options.rate * options.durationS);
+  const maxWaiting = Math.max(1000, options.concurrency * 20);
+  let next = 0;
+  let shed = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor((performance.now() - run.start) / interval) + 1);
+      while (next < due) {
+        const i = next++;
+        if (run.inFlight >= maxWaiting) {
+          shed++;
+          run.fail(i, 'shed (generator backlog)', undefined);
+          continue;
+        }
+        void run.send(i, run.start + i * interval);
+      }
+      if (next >= total) resolve();
+      else setTimeout(tick, Math.max(0, Math.min(5, run.start + next * interval - performance.now())));
+    };
+    tick();
+  });
+  const result = await run.finish('open', options.rate);
+  return { ...result, shed };
+}
+
+/** Closed-loop load: `concurrency` clients each send their next request as soon as the last one answered. */
+export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
+  const run = new Run(options);
+  const end = run.start + options.durationS * 1000;
+  let next = 0;
+  const client = async () => {
+    while (performance.now() < end) {
+      const i = next++;
+      await run.send(i, performance.now());
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, client));
+  return run.finish('closed', null);
+}
+
+class Run {
+  readonly start = performance.now();
+  readonly agent: Agent;
+  readonly latencies = new Samples();
+  readonly errors: Record<string, number> = {};
+  private readonly pending = new Set<Promise<void>>();
+  private readonly ticker: NodeJS.Timeout | undefined;
+  sent = 0;
+  ok = 0;
+  failed = 0;
+  lastAnswer = this.start;
+
+  constructor(private readonly options: LoadOptions) {
+    this.agent = new Agent({
+      keepAlive: true,
+      maxSockets: options.concurrency,
+      maxFreeSockets: options.concurrency,
+    });
+    if (options.onProgress) {
+      this.ticker = setInterval(() => options.onProgress!(this.progress()), 250);
+    }
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  progress(): Progress {
+    return {
+      elapsedS: (performance.now() - this.start) / 1000,
+      durationS: this.options.durationS,
+      sent: this.sent,
+      ok: this.ok,
+      errors: this.failed,
+      inFlight: this.pending.size,
+    };
+  }
+
+  send(i: number, dueAt: number): Promise<void> {
+    this.sent++;
+    const spec = this.options.make(i);
+    const p = new Promise<void>((resolve) => {
+      const req = request(
+        this.options.url + spec.path,
+        {
+          method: spec.method,
+          agent: this.agent,
+          headers: spec.body ? { ...spec.headers, 'content-length': String(spec.body.length) } : spec.headers,
+          timeout: REQUEST_TIMEOUT_MS,
+        },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () => {
+            const latencyMs = performance.now() - dueAt;
+            this.lastAnswer = performance.now();
+            const status = res.statusCode ?? 0;
+            const answer = { status, headers: res.headers };
+            if ((this.options.ok ?? isSuccess)(status)) {
+              this.ok++;
+              this.latencies.push(latencyMs);
+              this.options.onResponse?.(i, answer, latencyMs);
+            } else {
+              this.fail(i, `HTTP ${status}`, answer, latencyMs);
+            }
+            resolve();
+          });
+          res.on('error', (err) => {
+            this.fail(i, err.message, undefined, performance.now() - dueAt);
+            resolve();
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        this.fail(i, err.code ?? err.message, undefined, performance.now() - dueAt);
+        resolve();
+      });
+      req.end(spec.body);
+    });
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+    return p;
+  }
+
+  fail(i: number, reason: string, res: Response | undefined, latencyMs = 0): void {
+    this.failed++;
+    this.errors[reason] = (this.errors[reason] ?? 0) + 1;
+    this.options.onResponse?.(i, res, latencyMs);
+  }
+
+  async finish(mode: 'open' | 'closed', offeredRate: number | null): Promise<LoadResult> {
+    const drained = Promise.all([...this.pending]);
+    await Promise.race([drained, new Promise((r) => setTimeout(r, DRAIN_TIMEOUT_MS).unref())]);
+    if (this.ticker) clearInterval(this.ticker);
+    this.options.onProgress?.(this.progress());
+    this.agent.destroy();
+    const seconds = Math.max(0.001, (this.lastAnswer - this.start) / 1000);
+    return {
+      mode,
+      offeredRate,
+      concurrency: this.options.concurrency,
+      durationS: this.options.durationS,
+      sent: this.sent,
+      ok: this.ok,
+      errors: this.errors,
+      throughput: this.ok / seconds,
+      latency: summarize(this.latencies.values()),
+      shed: 0,
+    };
+  }
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
+}
