@@ -3,6 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
+import type { Logger } from './logger.ts';
 
 // Money and counters are bigint columns well below 2^53: read them as numbers, not strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -18,6 +19,8 @@ export interface DbOptions {
   poolMax: number;
   statementTimeoutMs: number;
   applicationName?: string;
+  /** Where knex's own warnings go (connection errors while PostgreSQL is away); silent when absent. */
+  logger?: Logger;
 }
 
 /** A knex instance on PostgreSQL, with a statement timeout so no query holds a connection forever. */
@@ -32,6 +35,12 @@ export function createDb(options: DbOptions): Db {
     },
     pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
     acquireConnectionTimeout: 5000,
+    log: {
+      warn: (message: unknown) => options.logger?.warn({ knex: String(message) }, 'database warning'),
+      error: (message: unknown) => options.logger?.error({ knex: String(message) }, 'database error'),
+      deprecate: () => {},
+      debug: () => {},
+    },
   });
 }
 

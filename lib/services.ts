@@ -67,6 +67,7 @@ export async function connectServices(
     poolMax: config.DATABASE_POOL_MAX,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
     applicationName: options.name ?? 'comanda',
+    logger: logger.child({ component: 'db' }),
   });
   try {
     await db.raw('select 1');

@@ -33,7 +33,7 @@ export class ConfirmPublisher implements AmqpAttachment {
 
   async attach(model: ChannelModel) {
     const ch = await model.createConfirmChannel();
-    await this.topology.assertExchanges(ch);
+    await this.topology.assertAll(ch);
     this.channel = ch;
     ch.once('close', () => {
       if (this.channel === ch) this.channel = undefined;

@@ -117,6 +117,16 @@ export class Topology {
     return queue;
   }
 
+  /**
+   * Declares the whole topology: every exchange and every consumer's queue. Publishers call this on connect, so
+   * a message published before any consumer ever ran waits in its durable queue instead of being dropped by a
+   * fanout exchange with nothing bound to it.
+   */
+  async assertAll(ch: Channel): Promise<void> {
+    for (const key of Object.keys(QUEUES) as QueueKey[]) await this.assertQueue(ch, key);
+    await this.assertExchanges(ch);
+  }
+
   /** Removes everything this prefix declared: used by tests and benchmarks to clean up after themselves. */
   async deleteAll(ch: Channel): Promise<void> {
     for (const key of Object.keys(QUEUES) as QueueKey[]) {

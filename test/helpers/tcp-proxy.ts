@@ -75,7 +75,12 @@ export class TcpProxy {
 /** A proxy in front of the service at `url` (host and port taken from it), started. */
 export async function proxyFor(url: string): Promise<TcpProxy> {
   const u = new URL(url);
-  const defaults: Record<string, number> = { 'postgres:': 5432, 'postgresql:': 5432, 'amqp:': 5672, 'redis:': 6379 };
+  const defaults: Record<string, number> = {
+    'postgres:': 5432,
+    'postgresql:': 5432,
+    'amqp:': 5672,
+    'redis:': 6379,
+  };
   const proxy = new TcpProxy(u.hostname, Number(u.port) || defaults[u.protocol] || 0);
   await proxy.start();
   return proxy;
