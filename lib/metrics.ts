@@ -98,7 +98,7 @@ export const idempotencyOutcomes = new Counter({
 
 export const webhookAttempts = new Counter({
   name: 'comanda_webhook_attempts_total',
-  help: 'Webhook delivery attempts by result (success, failure, timeout, gone).',
+  help: 'Webhook delivery attempts by result (delivered, retry, failed, gone).',
   labelNames: ['result'] as const,
   registers: [registry],
 });
@@ -115,6 +115,16 @@ export const webhookDeliveryDuration = new Histogram({
 export function recordWebhookAttempt(result: string, seconds: number): void {
   webhookAttempts.inc({ result });
   webhookDeliveryDuration.observe({ result }, seconds);
+}
+
+/** Something that reports each webhook attempt as it is recorded, as the notifier does. */
+export interface WebhookAttemptSource {
+  on(event: 'attempt', listener: (e: { outcome: string; latencyMs: number }) => void): unknown;
+}
+
+/** Counts every attempt `notifier` reports: result = delivered, retry, failed or gone. */
+export function observeWebhookAttempts(notifier: WebhookAttemptSource): void {
+  notifier.on('attempt', (e) => recordWebhookAttempt(e.outcome, e.latencyMs / 1000));
 }
 
 // Sampled gauges: read from PostgreSQL and RabbitMQ when Prometheus scrapes, from every source registered in

@@ -1,6 +1,7 @@
 import { startApi } from '../api/server.ts';
 import { seedDemoProducts } from '../db/seeds/demo-products.ts';
 import { migrateLatest } from '../lib/db.ts';
+import { observeWebhookAttempts } from '../lib/metrics.ts';
 import { runProcess } from '../lib/run-process.ts';
 import { closeServices, connectServices } from '../lib/services.ts';
 import { startNotifier } from '../notifier/notifier.ts';
@@ -20,6 +21,7 @@ runProcess('all-in-one', async (config, logger) => {
   }
   // The notifier first: it mirrors OPS_WEBHOOK_URL into an endpoint before the first order can need it.
   const notifier = await startNotifier(services);
+  observeWebhookAttempts(notifier);
   const api = await startApi(services);
   const worker = startWorker(services);
   logger.info(`comanda is running: ${api.url} (try: curl ${api.url}/login-demo)`);
