@@ -4,11 +4,12 @@ import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Services } from '../lib/services.ts';
 import { DELIVERIES_CHANNEL } from '../webhooks/deliveries.ts';
-import { claimDueDeliveries, finishAttempt, type ClaimedDelivery } from '../webhooks/dispatch.ts';
+import { claimDueDeliveries, type ClaimedDelivery } from '../webhooks/dispatch.ts';
 import { syncConfiguredEndpoint } from '../webhooks/endpoints.ts';
 import { decideOutcome, type AttemptOutcome, type RetryPolicy } from '../webhooks/retry-schedule.ts';
 import { WebhookSender } from '../webhooks/sender.ts';
 import { signWebhook } from '../webhooks/signing.ts';
+import { AttemptRecorder } from './attempt-recorder.ts';
 import { DeliveryListener } from './delivery-listener.ts';
 
 /** Emitted after every attempt is recorded: what metrics and tests watch. */
@@ -46,6 +47,7 @@ class Notifier extends EventEmitter implements RunningNotifier {
   private readonly sender: WebhookSender;
   private readonly policy: RetryPolicy;
   private readonly listener: DeliveryListener;
+  private readonly recorder: AttemptRecorder;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private pumping: Promise<void> | undefined;
@@ -66,6 +68,7 @@ class Notifier extends EventEmitter implements RunningNotifier {
       maxSockets: this.config.WEBHOOK_CONCURRENCY,
     });
     this.policy = { schedule: this.config.WEBHOOK_RETRY_SCHEDULE, jitter: this.config.WEBHOOK_RETRY_JITTER };
+    this.recorder = new AttemptRecorder(this.db);
     this.listener = new DeliveryListener(this.db, DELIVERIES_CHANNEL, () => this.kick(), this.logger);
   }
 
@@ -139,7 +142,12 @@ class Notifier extends EventEmitter implements RunningNotifier {
     if (delivery.abandonedAt) log.warn('taking over a delivery whose notifier stopped mid-attempt');
     if (delivery.attempt > maxAttempts) {
       // The abandoned attempt was the last one: no new attempt, so a crash loop cannot retry forever.
-      await finishAttempt(this.db, delivery, new Date(), null, { kind: 'failed' });
+      await this.recorder.record({
+        claimed: delivery,
+        startedAt: new Date(),
+        response: null,
+        outcome: { kind: 'failed' },
+      });
       log.warn('delivery failed: its last attempt was abandoned');
       return;
     }
@@ -159,7 +167,7 @@ class Notifier extends EventEmitter implements RunningNotifier {
       },
     });
     const outcome = decideOutcome(response, delivery.attempt, maxAttempts, this.policy);
-    const recorded = await finishAttempt(this.db, delivery, startedAt, response, outcome);
+    const recorded = await this.recorder.record({ claimed: delivery, startedAt, response, outcome });
 
     const summary = {
       status_code: response.statusCode,

@@ -1,5 +1,5 @@
 import type { Db } from '../lib/db.ts';
-import type { WebhookPayload } from './deliveries.ts';
+import type { DeliveryStatus, WebhookPayload } from './deliveries.ts';
 import { signingSecrets } from './endpoints.ts';
 import type { AttemptOutcome } from './retry-schedule.ts';
 import type { WebhookResponse } from './sender.ts';
@@ -91,77 +91,92 @@ export async function claimDueDeliveries(db: Db, limit: number, leaseMs: number)
 export const ABANDONED_ERROR =
   'the notifier stopped before this attempt finished; it may or may not have arrived';
 
-/**
- * Records an attempt and what follows from it, if the lease is still ours (else the delivery was taken over or
- * deleted, and its new holder records its own). `response` is null when the attempt was not made at all (an
- * abandoned delivery that had no attempts left). Returns false when the lease was lost.
- */
-export async function finishAttempt(
-  db: Db,
-  claimed: ClaimedDelivery,
-  startedAt: Date,
-  response: WebhookResponse | null,
-  outcome: AttemptOutcome,
-): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    const lastError =
-      response === null
-        ? ABANDONED_ERROR
-        : (response.error ?? (outcome.kind === 'delivered' ? null : `answered ${response.statusCode}`));
-    const common = {
-      lease_id: null,
-      last_attempt_at: startedAt,
-      last_status_code: response?.statusCode ?? null,
-      last_error: lastError,
-      updated_at: tx.fn.now(),
-    };
-    let update: Record<string, unknown>;
-    switch (outcome.kind) {
-      case 'delivered':
-        update = { ...common, status: 'delivered', delivered_at: tx.fn.now() };
-        break;
-      case 'retry':
-        update = {
-          ...common,
-          status: 'pending',
-          next_attempt_at: tx.raw('now() + make_interval(secs => ?)', [outcome.delayMs / 1000]),
-        };
-        break;
-      case 'failed':
-      case 'gone':
-        update = { ...common, status: 'failed' };
-        break;
-    }
-    const updated = await tx('webhook_deliveries')
-      .where({ id: claimed.id, lease_id: claimed.leaseId })
-      .update(update);
-    if (updated === 0) return false;
+/** One attempt, finished: `response` is null when none was made (an abandoned delivery with no attempts left). */
+export interface FinishedAttempt {
+  claimed: ClaimedDelivery;
+  startedAt: Date;
+  response: WebhookResponse | null;
+  outcome: AttemptOutcome;
+}
 
-    const attempts = [];
-    if (claimed.abandonedAt) {
-      attempts.push({
-        delivery_id: claimed.id,
-        attempt: claimed.attempt - 1,
-        url: claimed.url,
-        started_at: claimed.abandonedAt,
-        error: ABANDONED_ERROR,
-      });
-    }
-    if (response) {
-      attempts.push({
-        delivery_id: claimed.id,
-        attempt: claimed.attempt,
-        url: claimed.url,
-        started_at: startedAt,
-        status_code: response.statusCode,
-        latency_ms: response.latencyMs,
-        error: response.error,
-        response_excerpt: response.responseExcerpt,
-      });
-    }
+const STATUS_AFTER: Record<AttemptOutcome['kind'], DeliveryStatus> = {
+  delivered: 'delivered',
+  retry: 'pending',
+  failed: 'failed',
+  gone: 'failed',
+};
+
+/**
+ * Records finished attempts and what follows from each, in one transaction, for the deliveries whose lease is
+ * still ours (else the delivery was taken over or deleted, and its new holder records its own). Returns, per
+ * attempt, whether it was recorded. One statement per table whatever the batch size: under load the notifier
+ * records many attempts per round trip.
+ */
+export async function finishAttempts(db: Db, finished: FinishedAttempt[]): Promise<boolean[]> {
+  if (finished.length === 0) return [];
+  return db.transaction(async (tx) => {
+    const rows = finished.map(({ claimed, startedAt, response, outcome }) => ({
+      id: claimed.id,
+      lease_id: claimed.leaseId,
+      status: STATUS_AFTER[outcome.kind],
+      delay_s: outcome.kind === 'retry' ? outcome.delayMs / 1000 : null,
+      started_at: startedAt.toISOString(),
+      status_code: response?.statusCode ?? null,
+      error:
+        response === null
+          ? ABANDONED_ERROR
+          : (response.error ?? (outcome.kind === 'delivered' ? null : `answered ${response.statusCode}`)),
+    }));
+    const updated: { rows: { id: string }[] } = await tx.raw(
+      `update webhook_deliveries d
+          set status = v.status,
+              lease_id = null,
+              next_attempt_at = case when v.status = 'pending'
+                                     then now() + make_interval(secs => v.delay_s) else d.next_attempt_at end,
+              delivered_at = case when v.status = 'delivered' then now() else d.delivered_at end,
+              last_attempt_at = v.started_at,
+              last_status_code = v.status_code,
+              last_error = v.error,
+              updated_at = now()
+         from jsonb_to_recordset(?::jsonb) as v(id uuid, lease_id uuid, status text, delay_s float8,
+                                                started_at timestamptz, status_code int, error text)
+        where d.id = v.id and d.lease_id = v.lease_id
+    returning d.id`,
+      [JSON.stringify(rows)],
+    );
+    const recorded = new Set(updated.rows.map((r) => r.id));
+    const mine = finished.filter((f) => recorded.has(f.claimed.id));
+
+    const attempts = mine.flatMap(({ claimed, startedAt, response }) => [
+      ...(claimed.abandonedAt
+        ? [
+            {
+              delivery_id: claimed.id,
+              attempt: claimed.attempt - 1,
+              url: claimed.url,
+              started_at: claimed.abandonedAt,
+              error: ABANDONED_ERROR,
+            },
+          ]
+        : []),
+      ...(response
+        ? [
+            {
+              delivery_id: claimed.id,
+              attempt: claimed.attempt,
+              url: claimed.url,
+              started_at: startedAt,
+              status_code: response.statusCode,
+              latency_ms: response.latencyMs,
+              error: response.error,
+              response_excerpt: response.responseExcerpt,
+            },
+          ]
+        : []),
+    ]);
     if (attempts.length) await tx('webhook_attempts').insert(attempts);
 
-    if (outcome.kind === 'gone') {
+    for (const { claimed, startedAt } of mine.filter((f) => f.outcome.kind === 'gone')) {
       const reason = `the receiver answered 410 Gone at ${startedAt.toISOString()}`;
       await tx('webhook_endpoints')
         .where({ id: claimed.endpointId })
@@ -170,6 +185,6 @@ export async function finishAttempt(
         .where({ endpoint_id: claimed.endpointId, status: 'pending' })
         .update({ status: 'failed', last_error: `endpoint disabled: ${reason}`, updated_at: tx.fn.now() });
     }
-    return true;
+    return finished.map((f) => recorded.has(f.claimed.id));
   });
 }
