@@ -18,6 +18,7 @@ export interface DbOptions {
   url: string;
   poolMax: number;
   statementTimeoutMs: number;
+  acquireTimeoutMs?: number;
   applicationName?: string;
   /** Where knex's own warnings go (connection errors while PostgreSQL is away); silent when absent. */
   logger?: Logger;
@@ -34,7 +35,7 @@ export function createDb(options: DbOptions): Db {
       connectionTimeoutMillis: 5000,
     },
     pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
-    acquireConnectionTimeout: 5000,
+    acquireConnectionTimeout: options.acquireTimeoutMs ?? 5000,
     log: {
       warn: (message: unknown) => options.logger?.warn({ knex: String(message) }, 'database warning'),
       error: (message: unknown) => options.logger?.error({ knex: String(message) }, 'database error'),

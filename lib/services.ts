@@ -66,6 +66,7 @@ export async function connectServices(
     url: config.DATABASE_URL,
     poolMax: config.DATABASE_POOL_MAX,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
     applicationName: options.name ?? 'comanda',
     logger: logger.child({ component: 'db' }),
   });

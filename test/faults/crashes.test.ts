@@ -180,3 +180,38 @@ test.serial(
     }
   },
 );
+
+test.serial(
+  'when a second signal comes during a graceful shutdown, then the process exits at once, and the message it held is redelivered',
+  async (t) => {
+    const p = await startPipeline({}, { worker: false });
+    const slow = spawnWorker(p, { PAYMENT_LATENCY_MS: '30000', SHUTDOWN_GRACE_MS: '60000' });
+    let next: ChildProcess | undefined;
+    try {
+      const product = await buildProduct(p.db, { stock_available: 5 });
+      const order = await postOrder(p.url, await p.token(), {
+        items: [{ product_id: product.id, quantity: 1 }],
+      });
+      await until(
+        async () =>
+          (await p.db('orders').where({ id: order.body.id }).first()).status === 'INVENTORY_RESERVED',
+        'the worker to hold the order in payment',
+        20_000,
+      );
+
+      slow.kill('SIGTERM');
+      slow.kill('SIGINT');
+      const code = await exited(slow);
+      next = spawnWorker(p);
+
+      t.is(code, 130);
+      t.is(await waitForFinal(p.db, order.body.id, 30_000), 'CONFIRMED');
+      t.is((await p.db('order_events').where({ order_id: order.body.id })).length, 3);
+    } finally {
+      slow.kill('SIGKILL');
+      next?.kill('SIGKILL');
+      await Promise.all([exited(slow), ...(next ? [exited(next)] : [])]);
+      await p.stop();
+    }
+  },
+);
