@@ -61,6 +61,7 @@ export class TestReceiver {
         const answer = this.answer(this.received.length, request);
         if (answer === 'hang') {
           this.held.add(res);
+          res.on('close', () => this.held.delete(res));
           return;
         }
         res.writeHead(answer.status, answer.headers).end(answer.body ?? '');
@@ -75,6 +76,7 @@ export class TestReceiver {
     return this.received.filter((r) => r.json?.data?.order_id === orderId);
   }
 
+  /** Requests being held right now (their senders still waiting). */
   get heldCount(): number {
     return this.held.size;
   }
