@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import test from 'ava';
-import { buildProduct, waitForFinal, type TestProduct } from '../helpers/factories.ts';
+import { buildProduct, waitForAllFinal, waitForFinal, type TestProduct } from '../helpers/factories.ts';
 import { postOrder, type HttpResult } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 
@@ -118,7 +118,11 @@ test.serial(
       );
       killing = false;
       await killer;
-      await Promise.all(orders.map((o) => waitForFinal(p.db, o.body.id, 90_000)));
+      await waitForAllFinal(
+        p.db,
+        orders.map((o) => o.body.id),
+        90_000,
+      );
 
       t.log(`500 orders, ${kills} worker kills, all final after ${Date.now() - started} ms`);
       t.true(kills >= 1);
@@ -166,7 +170,11 @@ test.serial(
         )[0].n,
       );
       second = spawnWorker(p);
-      await Promise.all(orders.map((o) => waitForFinal(p.db, o.body.id, 60_000)));
+      await waitForAllFinal(
+        p.db,
+        orders.map((o) => o.body.id),
+        60_000,
+      );
 
       t.is(code, 0);
       t.log(`${doneAtExit} of 200 orders final when the first worker exited`);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForAllFinal, waitForFinal } from '../helpers/factories.ts';
 import { getJson, postOrder, type HttpResult } from '../helpers/http.ts';
 import { baseUrls, startPipeline, until } from '../helpers/pipeline.ts';
 import { proxyFor } from '../helpers/tcp-proxy.ts';
@@ -39,8 +39,16 @@ test.serial(
       t.is(ready.body.rabbitmq, 'down');
       t.true(pendingDuringCut >= 10, `orders of the outage wait in the outbox (${pendingDuringCut})`);
       const all = [...before, ...during];
-      const statuses = await Promise.all(all.map((r: HttpResult) => waitForFinal(p.db, r.body.id, 30_000)));
-      t.true(statuses.every((s) => s === 'CONFIRMED'));
+      await waitForAllFinal(
+        p.db,
+        all.map((r) => r.body.id),
+        30_000,
+      );
+      const statuses = await p.db('orders').whereIn(
+        'id',
+        all.map((r) => r.body.id),
+      );
+      t.true(statuses.every((o: { status: string }) => o.status === 'CONFIRMED'));
       t.log(`all 20 orders final ${Date.now() - cutAt} ms after the broker came back`);
       const events = await p.db('order_events').whereIn(
         'order_id',

@@ -49,6 +49,21 @@ export async function waitForFinal(db: Db, orderId: string, timeoutMs = 10_000):
   return status!;
 }
 
+/** Waits until every one of `orderIds` is final (one query per poll, however many orders). */
+export async function waitForAllFinal(db: Db, orderIds: string[], timeoutMs = 30_000): Promise<void> {
+  await until(
+    async () => {
+      const [row] = await db('orders')
+        .whereIn('id', orderIds)
+        .whereIn('status', [...FINAL_STATUSES])
+        .count<{ n: string }[]>({ n: '*' });
+      return Number(row.n) === orderIds.length;
+    },
+    `${orderIds.length} orders to reach a final status`,
+    timeoutMs,
+  );
+}
+
 /** Row counts of the tables a rejected request must leave untouched. */
 export async function writtenRows(db: Db): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
