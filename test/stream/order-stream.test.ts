@@ -1,10 +1,13 @@
 import test from 'ava';
 import { startApi } from '../../api/server.ts';
+import { createLogger } from '../../lib/logger.ts';
+import { closeServices, connectServices } from '../../lib/services.ts';
 import { startWorker } from '../../worker/worker.ts';
 import { buildProduct, waitForFinal } from '../helpers/factories.ts';
 import { getJson, http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { openStream } from '../helpers/sse.ts';
+import { proxyFor } from '../helpers/tcp-proxy.ts';
 
 let p: TestPipeline;
 test.before(async () => {
@@ -162,6 +165,39 @@ test('when the API stops, then its open streams end and stop() finishes', async 
 
   t.is(second.statusListener.feeds, 0);
   t.false(second.server.listening);
+});
+
+test('when an API instance loses RabbitMQ while an order changes, then its open stream catches up once it is back', async (t) => {
+  // A second API instance whose RabbitMQ connection runs through a proxy of this test's own.
+  const proxy = await proxyFor(p.config.AMQP_URL);
+  t.teardown(() => proxy.stop());
+  const services = await connectServices(
+    { ...p.config, AMQP_URL: proxy.rewrite(p.config.AMQP_URL) },
+    createLogger({ level: 'silent' }),
+  );
+  const second = await startApi(services, { port: 0 });
+  t.teardown(async () => {
+    await second.stop();
+    await closeServices(services);
+  });
+  await until(() => second.statusListener.listening, 'the second listener to bind its queue');
+  const token = await p.token();
+  const stream = await openStream(`${second.url}/orders/stream?access_token=${token}`);
+  t.teardown(() => stream.close());
+  t.is(stream.status, 200);
+
+  proxy.cut();
+  await until(() => !second.statusListener.listening, 'the second listener to lose its queue');
+  const order = await confirmedOrder(token);
+  t.is(stream.events.length, 0, 'nothing can reach the cut-off instance');
+  proxy.restore();
+  const events = await stream.take(3, 15_000);
+
+  t.deepEqual(
+    events.map((e) => e.json.to_status),
+    ['RECEIVED', 'INVENTORY_RESERVED', 'CONFIRMED'],
+  );
+  t.true(events.every((e) => e.json.order_id === order.id));
 });
 
 test('when Last-Event-ID is not an event id, then the answer is a 422 naming it', async (t) => {
