@@ -112,6 +112,19 @@ export async function clearRedisPrefix(services: Services): Promise<void> {
   } while (cursor !== '0');
 }
 
+/** Removes what a run configured by `env` (from `isolatedEnv`) left: its queues, exchanges, Redis keys and database. */
+export async function cleanupRun(env: Record<string, string>): Promise<void> {
+  const config = loadConfig(env);
+  const services = await connectServices(config, createLogger({ level: 'silent' }), { createDatabase: true });
+  try {
+    await services.amqp.withChannel((ch) => services.topology.deleteAll(ch)).catch(() => {});
+    await clearRedisPrefix(services).catch(() => {});
+  } finally {
+    await closeServices(services);
+    await dropDatabase(config.DATABASE_URL);
+  }
+}
+
 export async function dropDatabase(url: string): Promise<void> {
   const name = new URL(url).pathname.slice(1);
   const admin = new URL(url);
