@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +32,7 @@ touched): the api as one process and the workers as others.
   --drain-timeout S   longest wait for the pipeline to finish its work between steps (default 120)
   --note TEXT         a line to put at the top of the report
   --out DIR           where the results go (default bench/results)
+  --render FILE.json  only draw the Markdown report and charts of an earlier run again
 `;
 
 function parse(): {
@@ -56,6 +57,7 @@ function parse(): {
       'drain-timeout': { type: 'string', default: '120' },
       warmup: { type: 'string', default: '5' },
       note: { type: 'string' },
+      render: { type: 'string' },
       out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -111,6 +113,13 @@ function gitCommit(): string {
 
 async function main(): Promise<void> {
   const { settings, scenarios, options, overrides } = parse();
+  if (options.render) {
+    // Draws the report of an earlier run again (after a change to the report), from its JSON.
+    const file = options.render as string;
+    const results = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+    writeResults(results, path.dirname(file), path.basename(file, '.json'));
+    return;
+  }
   const startedAt = new Date();
   const loadBefore = loadavg();
   const cores = cpus().length;
@@ -178,10 +187,16 @@ async function main(): Promise<void> {
   if (profileDir) results.profile = summarizeCpuProfile(profileDir);
   results.meta.finishedAt = new Date().toISOString();
 
-  const out = options.out as string;
+  writeResults(results, options.out as string);
+}
+
+/** Writes the JSON, the Markdown report and its charts into `out`, and the summary to the terminal. */
+function writeResults(
+  results: BenchResults,
+  out: string,
+  base = `bench-${results.meta.startedAt.slice(0, 19).replace(/:/g, '-')}`,
+): void {
   mkdirSync(out, { recursive: true });
-  const stamp = startedAt.toISOString().slice(0, 19).replace(/:/g, '-');
-  const base = `bench-${stamp}`;
   const files = { latencySvg: `${base}-latency.svg`, timelineSvg: `${base}-timeline.svg` };
   writeFileSync(path.join(out, `${base}.json`), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(path.join(out, files.latencySvg), latencyChart(results));
