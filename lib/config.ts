@@ -39,7 +39,10 @@ const schema = z.object({
     .transform((text, ctx) => {
       const delays = text.split(',').map((d) => parseDuration(d.trim()));
       if (delays.length > 20 || delays.some((d) => d === undefined || d < 1)) {
-        ctx.addIssue({ code: 'custom', message: 'a comma-separated list of up to 20 delays such as 1s,5s,30s,2m' });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'a comma-separated list of up to 20 delays such as 1s,5s,30s,2m',
+        });
         return z.NEVER;
       }
       return delays as number[];
