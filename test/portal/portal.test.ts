@@ -3,10 +3,11 @@ import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildProduct, stockOf, waitForFinal, type TestProduct } from '../helpers/factories.ts';
-import { postOrder } from '../helpers/http.ts';
+import { http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { seedDemoProducts } from '../../db/seeds/demo-products.ts';
+import { TestReceiver } from '../webhooks/receiver.ts';
 
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
 
@@ -14,7 +15,7 @@ let p: TestPipeline;
 let browser: Browser;
 test.before(async () => {
   [p, browser] = await Promise.all([
-    startPipeline(),
+    startPipeline({}, { notifier: true }),
     chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       headless: true,
@@ -285,6 +286,36 @@ test.serial(
     await page.keyboard.press('Tab');
     t.true(await page.evaluate<boolean>('document.activeElement !== document.body'));
     t.is((await ordersOf(portal.customer)).length, 1);
+    t.deepEqual(portal.pageErrors, []);
+  },
+);
+
+test.serial(
+  "when the customer has a webhook endpoint, then the order's deliveries show with their attempts",
+  async (t) => {
+    const product = await buildScarceProduct({ stock_available: 10 });
+    const receiver = await TestReceiver.start(() => ({ status: 204 }));
+    t.teardown(() => receiver.stop());
+    const portal = await openPortal(t, product.sku);
+    const { page } = portal;
+    const registered = await http(`${p.url}/webhook-endpoints`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await p.token(portal.customer)}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ url: receiver.url, event_types: ['order.created', 'order.confirmed'] }),
+    });
+    t.is(registered.status, 201);
+
+    await portal.product(product.sku).locator('input').fill('1');
+    await createButton(page).click();
+    const delivered = page.locator('#deliveries:not([hidden]) .delivery[data-status="delivered"]');
+    await until(async () => (await delivered.count()) === 2, 'both deliveries to show as delivered', 20_000);
+
+    t.deepEqual(await delivered.locator('code').allTextContents(), ['order.created', 'order.confirmed']);
+    t.regex((await delivered.first().locator('.attempts').textContent()) ?? '', /HTTP 204/);
+    t.is(receiver.received.length, 2);
     t.deepEqual(portal.pageErrors, []);
   },
 );
