@@ -360,9 +360,13 @@ function openFeed(path, { onEvent, onState }) {
     let streamToken;
     try {
       streamToken = (await api('/stream-tokens', { method: 'POST' })).token;
-    } catch {
-      feed.timer = setTimeout(connect, 2000);
-      return;
+    } catch (err) {
+      // No stream tokens on this API (an external issuer signs tokens): the route takes the JWT itself.
+      if (err instanceof ApiError && err.status === 404) streamToken = await token().catch(() => null);
+      if (!streamToken) {
+        feed.timer = setTimeout(connect, 2000);
+        return;
+      }
     }
     if (feed.closed) return;
     const params = new URLSearchParams({ access_token: streamToken });

@@ -104,7 +104,7 @@ async function streamPrincipal(ctx: ApiContext, auth: Auth, streamTokens: Stream
   return principal;
 }
 
-interface StreamTokens {
+export interface StreamTokens {
   issue(principal: Principal): Promise<{ token: string; expires_in: number }>;
   isStreamToken(token: string): boolean;
   verify(token: string): Promise<Principal>;
@@ -113,13 +113,20 @@ interface StreamTokens {
 /**
  * Stream tokens are JWTs with their own audience, signed with a key derived from JWT_SECRET that signs nothing
  * else: a stream token is never accepted as an access token, and one that leaks (URLs end up in proxy logs)
- * opens only a read-only feed for a minute.
+ * opens only a read-only feed for a minute. When an external issuer signs the access tokens (JWT_JWKS_URL),
+ * JWT_SECRET may be nothing but the development default, so there are no stream tokens: clients pass their JWT.
  */
-function createStreamTokens(config: Config): StreamTokens {
+export function createStreamTokens(config: Config): StreamTokens {
   const key = createHmac('sha256', config.JWT_SECRET).update('comanda stream tokens').digest();
   const audience = `${config.JWT_AUDIENCE}:stream`;
+  const enabled = !config.JWT_JWKS_URL;
   return {
     async issue(principal) {
+      if (!enabled) {
+        throw new NotFoundError(
+          'Stream tokens are off while an external issuer signs tokens (JWT_JWKS_URL): pass the JWT as access_token',
+        );
+      }
       const token = await new SignJWT({ roles: principal.roles })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(principal.sub)
@@ -131,6 +138,7 @@ function createStreamTokens(config: Config): StreamTokens {
       return { token, expires_in: STREAM_TOKEN_TTL_S };
     },
     isStreamToken(token) {
+      if (!enabled) return false;
       try {
         return decodeJwt(token).aud === audience;
       } catch {
