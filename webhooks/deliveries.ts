@@ -59,6 +59,8 @@ export async function enqueueOrderWebhooks(
       event_type: type,
       payload,
       correlation_id: context.correlationId ?? null,
+      // The moment of writing, not the transaction's start: what "status change → first attempt" is measured from.
+      created_at: tx.raw('clock_timestamp()'),
     })),
   );
   await tx.raw('select pg_notify(?, ?)', [DELIVERIES_CHANNEL, '']);
