@@ -21,7 +21,7 @@ import { generateSecret } from '../webhooks/signing.ts';
  *
  * 1. Latency: orders at `rate`/s for `durationS` s, with an operations endpoint on order.created, order.confirmed
  *    and order.rejected (two deliveries per order). Figure: status change → first delivery attempt, where the
- *    status change is the start of the transaction that made it (conservative: it includes that transaction).
+ *    status change is when its transaction wrote the delivery row (conservative: it includes the commit).
  * 2. Throughput: `burst` deliveries made due at once; figure: deliveries/s until the last one is delivered.
  */
 export interface WebhookBenchOptions {
