@@ -10,7 +10,7 @@ import { decideOutcome, type AttemptOutcome, type RetryPolicy } from '../webhook
 import { WebhookSender } from '../webhooks/sender.ts';
 import { signWebhook } from '../webhooks/signing.ts';
 import { AttemptRecorder } from './attempt-recorder.ts';
-import { DeliveryListener } from './delivery-listener.ts';
+import { PgListener } from '../lib/pg-listener.ts';
 
 /** Emitted after every attempt is recorded: what metrics and tests watch. */
 export interface AttemptEvent {
@@ -46,7 +46,7 @@ class Notifier extends EventEmitter implements RunningNotifier {
   private readonly logger: Logger;
   private readonly sender: WebhookSender;
   private readonly policy: RetryPolicy;
-  private readonly listener: DeliveryListener;
+  private readonly listener: PgListener;
   private readonly recorder: AttemptRecorder;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -69,7 +69,7 @@ class Notifier extends EventEmitter implements RunningNotifier {
     });
     this.policy = { schedule: this.config.WEBHOOK_RETRY_SCHEDULE, jitter: this.config.WEBHOOK_RETRY_JITTER };
     this.recorder = new AttemptRecorder(this.db);
-    this.listener = new DeliveryListener(this.db, DELIVERIES_CHANNEL, () => this.kick(), this.logger);
+    this.listener = new PgListener(this.db, DELIVERIES_CHANNEL, () => this.kick(), this.logger);
   }
 
   async start(): Promise<void> {

@@ -3,6 +3,10 @@ import type { ConfirmPublisher } from '../lib/amqp/publisher.ts';
 import type { ExchangeKey, Topology } from '../lib/amqp/topology.ts';
 import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
+import { PgListener } from '../lib/pg-listener.ts';
+
+/** The NOTIFY channel a trigger on `outbox` signals when a transaction that wrote rows commits. */
+export const OUTBOX_CHANNEL = 'comanda_outbox';
 
 export interface OutboxRelayOptions {
   db: Db;
@@ -35,7 +39,8 @@ export const relayEvents = new EventEmitter<{ batch: [RelayBatchEvent] }>();
 /**
  * Publishes committed outbox rows with publisher confirms and marks them published only after the broker
  * confirmed them. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of relays can run side by side
- * without publishing a row twice at the same time. (A crash between confirm and mark republishes the batch:
+ * without publishing a row twice at the same time. Relays are woken by NOTIFY on each commit that wrote rows,
+ * and sweep on a timer for anything a lost notification left behind. (A crash between confirm and mark republishes the batch:
  * delivery is at-least-once, and consumers de-duplicate on the message id.)
  */
 export class OutboxRelay {
@@ -43,13 +48,18 @@ export class OutboxRelay {
   private running: Promise<unknown> | undefined;
   private again = false;
   private stopped = false;
+  private readonly listener: PgListener;
 
-  constructor(private readonly options: OutboxRelayOptions) {}
+  constructor(private readonly options: OutboxRelayOptions) {
+    // Whoever commits outbox rows (the API, a worker on another machine) wakes every relay at once.
+    this.listener = new PgListener(options.db, OUTBOX_CHANNEL, () => this.kick(), options.logger);
+  }
 
   start(): void {
     this.stopped = false;
     this.timer = setInterval(() => this.kick(), this.options.sweepIntervalMs);
     this.timer.unref();
+    void this.listener.start();
     this.kick();
   }
 
@@ -90,6 +100,7 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await this.listener.close();
     await this.running;
   }
 

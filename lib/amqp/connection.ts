@@ -90,6 +90,14 @@ export class AmqpClient {
     return useChannel(await this.model.createChannel(), fn);
   }
 
+  /** A channel the caller owns and closes (it dies with the connection; attachments are for what must survive). */
+  async openChannel(): Promise<Channel> {
+    if (!this.model) throw new Error('RabbitMQ is not connected');
+    const ch = await this.model.createChannel();
+    ch.on('error', () => {});
+    return ch;
+  }
+
   /** Like withChannel, on a confirm channel (call `waitForConfirms` before returning). */
   async withConfirmChannel<T>(fn: (ch: ConfirmChannel) => Promise<T>): Promise<T> {
     if (!this.model) throw new Error('RabbitMQ is not connected');

@@ -1,5 +1,5 @@
-import type { Db } from '../lib/db.ts';
-import type { Logger } from '../lib/logger.ts';
+import type { Db } from './db.ts';
+import type { Logger } from './logger.ts';
 
 /** The part of a raw PostgreSQL connection a listener uses. */
 interface ListenConnection {
@@ -19,7 +19,7 @@ interface RawConnections {
  * lost connection it calls `onNotify` once (something may have been missed) and reconnects with growing delays.
  * Only a wake-up: callers poll as well, so a missed notification delays work and loses nothing.
  */
-export class DeliveryListener {
+export class PgListener {
   private connection: ListenConnection | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
