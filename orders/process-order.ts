@@ -17,6 +17,17 @@ export interface ProcessOrderDeps {
 
 export interface ProcessContext extends MessageContext {
   messageId: string;
+  /** When given, each committed-with-its-transaction step is added here (for metrics), with the database's times. */
+  steps?: CompletedStep[];
+}
+
+export interface CompletedStep {
+  from: OrderStatus;
+  to: OrderStatus;
+  reason: RejectReason | null;
+  /** When the order was RECEIVED, and when this step happened (both PostgreSQL's clock). */
+  receivedAt: Date;
+  at: Date;
 }
 
 /**
@@ -41,7 +52,8 @@ export async function processOrder(
 }
 
 async function lockOrder(tx: Tx, orderId: string): Promise<OrderRow> {
-  const order = await tx<OrderRow>('orders').where({ id: orderId }).forUpdate().first();
+  // NO KEY UPDATE: the status is not a key, and a weaker lock does not collide with foreign-key checks.
+  const order = await tx<OrderRow>('orders').where({ id: orderId }).forNoKeyUpdate().first();
   if (!order) throw new PermanentMessageError(`Order ${orderId} does not exist`);
   return order;
 }
@@ -61,7 +73,7 @@ async function reserveInventory(tx: Tx, orderId: string, ctx: ProcessContext): P
       items.map((i) => i.product_id),
     )
     .orderBy('id')
-    .forUpdate()
+    .forNoKeyUpdate()
     .select('id', 'sku', 'stock_available');
   const available = new Map(stock.map((s) => [s.id, s]));
   const short = items.filter((i) => (available.get(i.product_id)?.stock_available ?? 0) < i.quantity);
@@ -198,9 +210,17 @@ async function transition(
   ctx: ProcessContext,
   step: { eventType: string; reason?: RejectReason; data?: Record<string, unknown> },
 ): Promise<void> {
-  await tx('orders')
+  const [times] = await tx('orders')
     .where({ id: order.id })
-    .update({ status: to, reject_reason: step.reason ?? null, updated_at: tx.fn.now() });
+    .update({ status: to, reject_reason: step.reason ?? null, updated_at: tx.fn.now() })
+    .returning<{ created_at: Date; updated_at: Date }[]>(['created_at', 'updated_at']);
+  ctx.steps?.push({
+    from: order.status,
+    to,
+    reason: step.reason ?? null,
+    receivedAt: times.created_at,
+    at: times.updated_at,
+  });
   await appendOrderEvent(tx, {
     orderId: order.id,
     type: step.eventType,

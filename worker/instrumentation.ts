@@ -1,7 +1,5 @@
 import type { QueueConsumer } from '../lib/amqp/consumer.ts';
 import { QUEUES, type QueueKey } from '../lib/amqp/topology.ts';
-import type { Db } from '../lib/db.ts';
-import type { Logger } from '../lib/logger.ts';
 import {
   messageProcessingDuration,
   messagesConsumed,
@@ -10,7 +8,8 @@ import {
   ordersFinal,
   paymentDuration,
 } from '../lib/metrics.ts';
-import { FINAL_STATUSES, type OrderStatus } from '../orders/order-status.ts';
+import { FINAL_STATUSES } from '../orders/order-status.ts';
+import type { CompletedStep } from '../orders/process-order.ts';
 import type { PaymentGateway } from '../orders/payment-gateway.ts';
 
 /** Counts every delivery a consumer settles, and how long it took, by queue and outcome. */
@@ -39,48 +38,25 @@ export function instrumentPayments(gateway: PaymentGateway): PaymentGateway {
   };
 }
 
-interface TraceRow {
-  to_status: OrderStatus | null;
-  reason: string | null;
-  at: number;
-  now: number;
+/**
+ * Records the steps one handler run committed: each step's duration (from the step before it, or from RECEIVED),
+ * and for a final step the order's outcome and RECEIVED → final. The times are the database's, from the rows the
+ * steps updated, so no extra query and no two clocks compared. A redelivered message that finds the order final
+ * commits no step and counts nothing.
+ */
+export function recordOrderSteps(steps: CompletedStep[]): void {
+  let previous: Date | undefined;
+  for (const step of steps) {
+    const since = step.from === 'RECEIVED' ? step.receivedAt : previous;
+    if (since) orderStepDuration.observe({ from: step.from, to: step.to }, seconds(step.at, since));
+    if (FINAL_STATUSES.has(step.to)) {
+      ordersFinal.inc({ status: step.to, reason: step.reason ?? 'none' });
+      orderReceivedToFinal.observe({ status: step.to }, seconds(step.at, step.receivedAt));
+    }
+    previous = step.at;
+  }
 }
 
-/**
- * Records a final order in the metrics: its status and reason, RECEIVED → final, and the time between each
- * pair of steps of its trace. The times come from the trace (PostgreSQL's clock at each step), so no two
- * clocks are compared. Called after a handler saw the order final; the order counts only when its final step
- * happened during that handler (younger than the handler itself), so a duplicate delivery of an order that was
- * already final is not counted again. Runs after the ack, never delaying it; a failure only loses a sample.
- */
-export async function recordFinalOrder(
-  db: Db,
-  orderId: string,
-  handlerStartedAt: number,
-  logger: Logger,
-): Promise<void> {
-  try {
-    const { rows } = await db.raw<{ rows: TraceRow[] }>(
-      `select to_status, reason,
-              extract(epoch from created_at)::float8 as at,
-              extract(epoch from clock_timestamp())::float8 as now
-         from order_events where order_id = ? order by id`,
-      [orderId],
-    );
-    const finalIndex = rows.findIndex((r) => r.to_status !== null && FINAL_STATUSES.has(r.to_status));
-    if (finalIndex <= 0) return;
-    const final = rows[finalIndex];
-    const finalAgeMs = (final.now - final.at) * 1000;
-    if (finalAgeMs > performance.now() - handlerStartedAt) return;
-
-    ordersFinal.inc({ status: final.to_status!, reason: final.reason ?? 'none' });
-    orderReceivedToFinal.observe({ status: final.to_status! }, Math.max(0, final.at - rows[0].at));
-    for (let i = 1; i <= finalIndex; i++) {
-      const from = rows[i - 1].to_status ?? 'none';
-      const to = rows[i].to_status ?? 'none';
-      orderStepDuration.observe({ from, to }, Math.max(0, rows[i].at - rows[i - 1].at));
-    }
-  } catch (err) {
-    logger.debug({ err, order_id: orderId }, 'could not record the final order in the metrics');
-  }
+function seconds(to: Date, from: Date): number {
+  return Math.max(0, (to.getTime() - from.getTime()) / 1000);
 }

@@ -3,10 +3,9 @@ import { QueueConsumer, type IncomingMessage } from '../lib/amqp/consumer.ts';
 import type { Services } from '../lib/services.ts';
 import { parseOrderCreated } from '../orders/messages.ts';
 import { SimulatedPaymentGateway, type PaymentGateway } from '../orders/payment-gateway.ts';
-import { processOrder } from '../orders/process-order.ts';
+import { processOrder, type CompletedStep } from '../orders/process-order.ts';
 import { isTransientDbError } from '../lib/db.ts';
-import { FINAL_STATUSES } from '../orders/order-status.ts';
-import { instrumentConsumer, instrumentPayments, recordFinalOrder } from './instrumentation.ts';
+import { instrumentConsumer, instrumentPayments, recordOrderSteps } from './instrumentation.ts';
 
 export interface RunningWorker {
   consumer: QueueConsumer;
@@ -27,7 +26,6 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
   );
 
   const handle = async (message: IncomingMessage): Promise<void> => {
-    const started = performance.now();
     let envelope;
     try {
       envelope = parseOrderCreated(message.content);
@@ -47,13 +45,15 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
       correlation_id: correlationId,
     });
     try {
+      const steps: CompletedStep[] = [];
       const status = await processOrder({ db, payments }, envelope.order_id, {
         messageId: envelope.id,
         correlationId,
         traceparent: message.headers.traceparent as string | undefined,
+        steps,
       });
       log.info({ status }, 'order processed');
-      if (FINAL_STATUSES.has(status)) void recordFinalOrder(db, envelope.order_id, started, log);
+      recordOrderSteps(steps);
     } catch (err) {
       if (isTransientDbError(err)) log.warn({ err }, 'database unavailable; order will be retried');
       throw err;
