@@ -106,6 +106,22 @@ export async function connectServices(
   return { config, logger, db, redis, amqp, topology };
 }
 
+/**
+ * The same services with a database pool of their own, for a component that shares a process with others (the
+ * all-in-one `npm start`): a busy worker then cannot take every connection the API needs, or the other way round.
+ */
+export function withOwnPool(s: Services, name: string): Services {
+  const db = createDb({
+    url: s.config.DATABASE_URL,
+    poolMax: s.config.DATABASE_POOL_MAX,
+    statementTimeoutMs: s.config.DATABASE_STATEMENT_TIMEOUT_MS,
+    acquireTimeoutMs: s.config.DATABASE_ACQUIRE_TIMEOUT_MS,
+    applicationName: name,
+    logger: s.logger.child({ component: 'db', pool: name }),
+  });
+  return { ...s, db };
+}
+
 export async function closeServices(s: Services): Promise<void> {
   await s.amqp.close();
   s.redis.disconnect();

@@ -3,7 +3,7 @@ import { seedDemoProducts } from '../db/seeds/demo-products.ts';
 import { migrateLatest } from '../lib/db.ts';
 import { observeWebhookAttempts } from '../lib/metrics.ts';
 import { runProcess } from '../lib/run-process.ts';
-import { closeServices, connectServices } from '../lib/services.ts';
+import { closeServices, connectServices, withOwnPool } from '../lib/services.ts';
 import { startNotifier } from '../notifier/notifier.ts';
 import { startWorker } from '../worker/worker.ts';
 
@@ -20,16 +20,19 @@ runProcess('all-in-one', async (config, logger) => {
     if (added) logger.info({ added }, 'demo products seeded');
   }
   // The notifier first: it mirrors OPS_WEBHOOK_URL into an endpoint before the first order can need it.
-  const notifier = await startNotifier(services);
+  const notifierServices = withOwnPool(services, 'comanda-notifier');
+  const workerServices = withOwnPool(services, 'comanda-worker');
+  const notifier = await startNotifier(notifierServices);
   observeWebhookAttempts(notifier);
   const api = await startApi(services);
-  const worker = startWorker(services);
+  const worker = startWorker(workerServices);
   logger.info(`comanda is running: ${api.url} (try: curl ${api.url}/login-demo)`);
   return {
     async stop() {
       await api.stop();
       await worker.stop();
       await notifier.stop();
+      await Promise.all([workerServices.db.destroy(), notifierServices.db.destroy()]);
       await closeServices(services);
     },
   };
