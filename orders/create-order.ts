@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Tx } from '../lib/db.ts';
 import { ConflictError, ValidationError, type FieldError } from '../lib/errors.ts';
 import { buildEnvelope, type OrderCreatedData } from './messages.ts';
-import { appendOrderEvent } from './order-events.ts';
-import { enqueueMessage, type MessageContext } from './outbox.ts';
+import { orderEventRow } from './order-events.ts';
+import { outboxRow, type MessageContext } from './outbox.ts';
 import { toOrderView, type OrderRow, type OrderView } from './order-queries.ts';
 import { enqueueOrderWebhooks } from '../webhooks/deliveries.ts';
 
@@ -43,32 +43,6 @@ export async function createOrder(
   const total = lines.reduce((sum, l) => sum + l.product.price * l.quantity, 0);
   const id = input.id ?? randomUUID();
 
-  let order: OrderRow;
-  try {
-    [order] = (await tx('orders')
-      .insert({
-        id,
-        customer_id: input.customerId,
-        status: 'RECEIVED',
-        total,
-        currency,
-        payment_token: input.paymentToken ?? null,
-        correlation_id: context.correlationId,
-      })
-      .returning('*')) as [OrderRow];
-  } catch (err) {
-    if (isUniqueViolation(err, 'orders_pkey'))
-      throw new ConflictError(`An order with id ${id} already exists`);
-    throw err;
-  }
-  await tx('order_items').insert(
-    lines.map((l) => ({
-      order_id: id,
-      product_id: l.product.id,
-      quantity: l.quantity,
-      unit_price: l.product.price,
-    })),
-  );
   const items = lines.map((l) => ({
     product_id: l.product.id,
     sku: l.product.sku,
@@ -83,16 +57,58 @@ export async function createOrder(
     items: items.map(({ product_id, quantity, unit_price }) => ({ product_id, quantity, unit_price })),
   };
   const envelope = buildEnvelope('OrderCreated', id, data);
-  await appendOrderEvent(tx, {
-    orderId: id,
-    type: 'OrderReceived',
-    fromStatus: null,
-    toStatus: 'RECEIVED',
-    data: { total, currency },
-    messageId: envelope.id,
-    correlationId: context.correlationId,
-  });
-  await enqueueMessage(tx, envelope, context);
+
+  // The order, its lines, the first step of its trace and its message: one statement, one round trip.
+  let order: OrderRow;
+  try {
+    [order] = await tx
+      .with(
+        'o',
+        tx('orders')
+          .insert({
+            id,
+            customer_id: input.customerId,
+            status: 'RECEIVED',
+            total,
+            currency,
+            payment_token: input.paymentToken ?? null,
+            correlation_id: context.correlationId,
+          })
+          .returning('*'),
+      )
+      .with(
+        'i',
+        tx('order_items').insert(
+          items.map((i) => ({
+            order_id: id,
+            product_id: i.product_id,
+            quantity: i.quantity,
+            unit_price: i.unit_price,
+          })),
+        ),
+      )
+      .with(
+        'e',
+        tx('order_events').insert(
+          orderEventRow({
+            orderId: id,
+            type: 'OrderReceived',
+            fromStatus: null,
+            toStatus: 'RECEIVED',
+            data: { total, currency },
+            messageId: envelope.id,
+            correlationId: context.correlationId,
+          }),
+        ),
+      )
+      .with('x', tx('outbox').insert(outboxRow(envelope, context)))
+      .select<OrderRow[]>('*')
+      .from('o');
+  } catch (err) {
+    if (isUniqueViolation(err, 'orders_pkey'))
+      throw new ConflictError(`An order with id ${id} already exists`);
+    throw err;
+  }
   await enqueueOrderWebhooks(tx, id, 'RECEIVED', context);
   return toOrderView(order, items);
 }

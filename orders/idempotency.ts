@@ -116,71 +116,99 @@ export type IdempotencyOutcome = 'executed' | 'replayed' | 'in_flight' | 'key_re
 /** Every outcome of runIdempotent in this process, for metrics: subscribers need no change here. */
 export const idempotencyEvents = new EventEmitter<{ outcome: [IdempotencyOutcome] }>();
 
+/** A concurrent request stored the same key between our snapshot and our insert: run again to replay it. */
+class KeyStoredMeanwhile extends Error {}
+
 async function runOnce(
   deps: IdempotencyDeps,
   request: IdempotentRequest,
   work: (tx: Tx) => Promise<StoredResponse>,
 ): Promise<IdempotentResult> {
   const cacheKey = `idem:${createHash('sha256').update(request.principal).digest('base64url')}:${request.key}`;
-  const cached = await cacheGet(deps, cacheKey);
-  if (cached) return replay(request, cached);
-
   const lockToken = randomUUID();
-  const locked = await cacheLock(deps, `${cacheKey}:lock`, lockToken);
-  if (locked === false) {
-    const justDone = await cacheGet(deps, cacheKey);
-    if (justDone) return replay(request, justDone);
+  const fast = await cacheLookup(deps, cacheKey, lockToken);
+  if (fast.cached) {
+    if (fast.locked) await cacheRelease(deps, cacheKey, lockToken, undefined);
+    return replay(request, fast.cached);
+  }
+  if (fast.locked === false) {
     throw new IdempotencyKeyInFlightError(
       'Another request with this Idempotency-Key is in progress; retry shortly',
     );
   }
+  let entry: CachedEntry | undefined;
   try {
-    const outcome = await deps.db.transaction(async (tx) => {
-      const lock = await tx.raw<{ rows: { ok: boolean }[] }>(
-        'select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok',
-        [JSON.stringify([request.principal, request.key])],
-      );
-      if (!lock.rows[0]?.ok) {
-        throw new IdempotencyKeyInFlightError(
-          'Another request with this Idempotency-Key is in progress; retry shortly',
-        );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await deps.db.transaction((tx) => storeOnce(deps, tx, request, work));
+        entry = outcome.entry;
+        if (!outcome.stored) return replay(request, outcome.entry);
+        return { ...outcome.entry, replayed: false };
+      } catch (err) {
+        if (!(err instanceof KeyStoredMeanwhile) || attempt >= 3) throw err;
       }
-      const existing = await tx<KeyRow>('idempotency_keys')
-        .where({ principal: request.principal, key: request.key })
-        .andWhere('expires_at', '>', tx.fn.now())
-        .first('fingerprint', 'response_status', 'response_body', 'response_headers');
-      if (existing) {
-        return {
-          stored: false,
-          entry: {
-            fingerprint: existing.fingerprint,
-            status: existing.response_status,
-            body: existing.response_body,
-            headers: existing.response_headers ?? {},
-          },
-        };
-      }
-      // An expired key may be reused: its old row goes, in this same transaction.
-      await tx('idempotency_keys').where({ principal: request.principal, key: request.key }).delete();
-      const response = await work(tx);
-      await tx('idempotency_keys').insert({
-        principal: request.principal,
-        key: request.key,
-        fingerprint: request.fingerprint,
-        state: 'completed',
-        response_status: response.status,
-        response_body: JSON.stringify(response.body),
-        response_headers: response.headers,
-        expires_at: tx.raw(`now() + make_interval(hours => ?)`, [deps.ttlHours]),
-      });
-      return { stored: true, entry: { fingerprint: request.fingerprint, ...response } };
-    });
-    await cacheSet(deps, cacheKey, outcome.entry);
-    if (!outcome.stored) return replay(request, outcome.entry);
-    return { ...outcome.entry, replayed: false };
+    }
   } finally {
-    if (locked) await cacheUnlock(deps, `${cacheKey}:lock`, lockToken);
+    if (fast.locked || entry) await cacheRelease(deps, cacheKey, fast.locked ? lockToken : undefined, entry);
   }
+}
+
+/**
+ * One attempt, in one transaction: the key's advisory lock and any stored response in one statement; then the
+ * work and the response stored with it. The lock serialises attempts at the key; the primary key of
+ * `idempotency_keys` is the last word should two ever overlap (the later one rolls back and replays).
+ */
+async function storeOnce(
+  deps: IdempotencyDeps,
+  tx: Tx,
+  request: IdempotentRequest,
+  work: (tx: Tx) => Promise<StoredResponse>,
+): Promise<{ stored: boolean; entry: CachedEntry }> {
+  const { rows } = await tx.raw<{ rows: { ok: boolean; existing: KeyRow | null }[] }>(
+    `select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok,
+            (select json_build_object('fingerprint', fingerprint, 'response_status', response_status,
+                                      'response_body', response_body, 'response_headers', response_headers)
+               from idempotency_keys
+              where principal = ? and key = ? and expires_at > now()) as existing`,
+    [JSON.stringify([request.principal, request.key]), request.principal, request.key],
+  );
+  if (!rows[0]?.ok) {
+    throw new IdempotencyKeyInFlightError(
+      'Another request with this Idempotency-Key is in progress; retry shortly',
+    );
+  }
+  const existing = rows[0].existing;
+  if (existing) {
+    return {
+      stored: false,
+      entry: {
+        fingerprint: existing.fingerprint,
+        status: existing.response_status,
+        body: existing.response_body,
+        headers: existing.response_headers ?? {},
+      },
+    };
+  }
+  const response = await work(tx);
+  // An expired key may be reused: the insert takes its row over. A live row means it was stored meanwhile.
+  const inserted = await tx('idempotency_keys')
+    .insert({
+      principal: request.principal,
+      key: request.key,
+      fingerprint: request.fingerprint,
+      state: 'completed',
+      response_status: response.status,
+      response_body: JSON.stringify(response.body),
+      response_headers: response.headers,
+      expires_at: tx.raw(`now() + make_interval(hours => ?)`, [deps.ttlHours]),
+      created_at: tx.fn.now(),
+    })
+    .onConflict(['principal', 'key'])
+    .merge()
+    .where('idempotency_keys.expires_at', '<=', tx.fn.now())
+    .returning('key');
+  if (inserted.length === 0) throw new KeyStoredMeanwhile();
+  return { stored: true, entry: { fingerprint: request.fingerprint, ...response } };
 }
 
 function replay(request: IdempotentRequest, entry: CachedEntry): IdempotentResult {
@@ -194,40 +222,44 @@ function replay(request: IdempotentRequest, entry: CachedEntry): IdempotentResul
 
 // Redis helpers: every failure means "no fast path", never an error for the client.
 
-async function cacheGet(deps: IdempotencyDeps, key: string): Promise<CachedEntry | undefined> {
+/**
+ * One round trip: the cached response if there is one, and the in-flight lock. `locked` is true when we hold the
+ * lock, false when another request does, undefined when Redis cannot say (PostgreSQL decides then).
+ */
+async function cacheLookup(
+  deps: IdempotencyDeps,
+  key: string,
+  token: string,
+): Promise<{ cached?: CachedEntry | undefined; locked: boolean | undefined }> {
   try {
-    const raw = await deps.redis.get(key);
-    return raw ? (JSON.parse(raw) as CachedEntry) : undefined;
+    const replies = await deps.redis.pipeline().get(key).set(`${key}:lock`, token, 'PX', 5_000, 'NX').exec();
+    const [getReply, lockReply] = replies ?? [];
+    if (getReply?.[0] || lockReply?.[0]) return { locked: undefined };
+    const raw = getReply?.[1] as string | null;
+    return { cached: raw ? (JSON.parse(raw) as CachedEntry) : undefined, locked: lockReply?.[1] === 'OK' };
   } catch (err) {
     deps.logger.debug({ err }, 'idempotency cache unavailable');
-    return undefined;
-  }
-}
-
-async function cacheSet(deps: IdempotencyDeps, key: string, entry: CachedEntry): Promise<void> {
-  try {
-    // Cached for less than the key lives in PostgreSQL, so an expired key is never replayed from Redis.
-    await deps.redis.set(key, JSON.stringify(entry), 'PX', Math.max(1, deps.ttlHours * 3_600_000 - 60_000));
-  } catch (err) {
-    deps.logger.debug({ err }, 'idempotency cache unavailable');
-  }
-}
-
-/** true: we hold the lock; false: someone else does; undefined: Redis cannot say (PostgreSQL decides). */
-async function cacheLock(deps: IdempotencyDeps, key: string, token: string): Promise<boolean | undefined> {
-  try {
-    return (await deps.redis.set(key, token, 'PX', 5_000, 'NX')) === 'OK';
-  } catch {
-    return undefined;
+    return { locked: undefined };
   }
 }
 
 const UNLOCK_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
-async function cacheUnlock(deps: IdempotencyDeps, key: string, token: string): Promise<void> {
+/** One round trip: cache the stored response and drop our lock. */
+async function cacheRelease(
+  deps: IdempotencyDeps,
+  key: string,
+  lockToken: string | undefined,
+  entry: CachedEntry | undefined,
+): Promise<void> {
   try {
-    await deps.redis.eval(UNLOCK_SCRIPT, 1, key, token);
-  } catch {
-    // The lock expires by itself.
+    const pipeline = deps.redis.pipeline();
+    // Cached for less than the key lives in PostgreSQL, so an expired key is never replayed from Redis.
+    if (entry)
+      pipeline.set(key, JSON.stringify(entry), 'PX', Math.max(1, deps.ttlHours * 3_600_000 - 60_000));
+    if (lockToken) pipeline.eval(UNLOCK_SCRIPT, 1, `${key}:lock`, lockToken);
+    await pipeline.exec();
+  } catch (err) {
+    deps.logger.debug({ err }, 'idempotency cache unavailable');
   }
 }

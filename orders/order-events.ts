@@ -1,4 +1,4 @@
-import type { Db, Tx } from '../lib/db.ts';
+import type { Db } from '../lib/db.ts';
 import type { OrderStatus } from './order-status.ts';
 
 export interface NewOrderEvent {
@@ -12,9 +12,9 @@ export interface NewOrderEvent {
   correlationId?: string | null;
 }
 
-/** Appends one step to an order's trace, in the transaction that made the step. */
-export async function appendOrderEvent(tx: Tx, e: NewOrderEvent): Promise<void> {
-  await tx('order_events').insert({
+/** The `order_events` row of one step of an order's trace, written in the transaction that made the step. */
+export function orderEventRow(e: NewOrderEvent) {
+  return {
     order_id: e.orderId,
     type: e.type,
     from_status: e.fromStatus,
@@ -23,7 +23,7 @@ export async function appendOrderEvent(tx: Tx, e: NewOrderEvent): Promise<void> 
     data: e.data ?? {},
     message_id: e.messageId ?? null,
     correlation_id: e.correlationId ?? null,
-  });
+  };
 }
 
 export interface OrderEventView {

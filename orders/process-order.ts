@@ -1,10 +1,10 @@
-import type { Db, Tx } from '../lib/db.ts';
+import type { Db, Knex, Tx } from '../lib/db.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
 import { buildEnvelope, type MessageType, type OrderStatusChangedData } from './messages.ts';
-import { appendOrderEvent } from './order-events.ts';
+import { orderEventRow } from './order-events.ts';
 import type { OrderRow } from './order-queries.ts';
 import { FINAL_STATUSES, type OrderStatus, type RejectReason } from './order-status.ts';
-import { enqueueMessage, type MessageContext } from './outbox.ts';
+import { outboxRow, type MessageContext } from './outbox.ts';
 import type { PaymentGateway } from './payment-gateway.ts';
 import { enqueueOrderWebhooks } from '../webhooks/deliveries.ts';
 
@@ -63,20 +63,15 @@ async function reserveInventory(tx: Tx, orderId: string, ctx: ProcessContext): P
   const order = await lockOrder(tx, orderId);
   if (order.status !== 'RECEIVED') return order.status;
 
-  const items: { product_id: string; quantity: number }[] = await tx('order_items')
-    .where({ order_id: orderId })
-    .orderBy('product_id')
-    .select('product_id', 'quantity');
-  const stock: { id: string; sku: string; stock_available: number }[] = await tx('products')
-    .whereIn(
-      'id',
-      items.map((i) => i.product_id),
-    )
-    .orderBy('id')
-    .forNoKeyUpdate()
-    .select('id', 'sku', 'stock_available');
-  const available = new Map(stock.map((s) => [s.id, s]));
-  const short = items.filter((i) => (available.get(i.product_id)?.stock_available ?? 0) < i.quantity);
+  const items: { product_id: string; quantity: number; sku: string; stock_available: number }[] = await tx(
+    'order_items as i',
+  )
+    .join('products as p', 'p.id', 'i.product_id')
+    .where('i.order_id', orderId)
+    .orderBy('p.id')
+    .forNoKeyUpdate('p')
+    .select('i.product_id', 'i.quantity', 'p.sku', 'p.stock_available');
+  const short = items.filter((i) => i.stock_available < i.quantity);
   if (short.length) {
     await transition(tx, order, 'REJECTED', ctx, {
       reason: 'OUT_OF_STOCK',
@@ -84,39 +79,53 @@ async function reserveInventory(tx: Tx, orderId: string, ctx: ProcessContext): P
       data: {
         out_of_stock: short.map((i) => ({
           product_id: i.product_id,
-          sku: available.get(i.product_id)?.sku,
+          sku: i.sku,
           requested: i.quantity,
-          available: available.get(i.product_id)?.stock_available ?? 0,
+          available: i.stock_available,
         })),
       },
     });
     return 'REJECTED';
   }
 
-  for (const item of items) {
-    // Conditional even under the lock: stock can never go below zero, whatever else changes.
-    const updated = await tx('products')
-      .where({ id: item.product_id })
-      .andWhere('stock_available', '>=', item.quantity)
-      .update({
-        stock_available: tx.raw('stock_available - ?', [item.quantity]),
-        stock_reserved: tx.raw('stock_reserved + ?', [item.quantity]),
-        updated_at: tx.fn.now(),
-      });
-    if (updated !== 1) throw new Error(`stock of ${item.product_id} changed under its row lock`);
-  }
-  await tx('inventory_reservations').insert(
-    items.map((i) => ({ order_id: orderId, ...i, state: 'reserved' })),
-  );
-  await tx('payments').insert({
-    order_id: orderId,
-    amount: order.total,
-    currency: order.currency,
-    status: 'pending',
-  });
+  const wanted = JSON.stringify(items.map((i) => ({ id: i.product_id, q: i.quantity })));
   await transition(tx, order, 'INVENTORY_RESERVED', ctx, {
     eventType: 'InventoryReserved',
     data: { items: items.map((i) => ({ product_id: i.product_id, quantity: i.quantity })) },
+    alongside: [
+      // No availability condition here: the rows are locked and checked above, and should anything still take
+      // stock below zero, the table's CHECK constraint fails the whole transaction rather than oversell.
+      [
+        'stock',
+        tx.raw(
+          `update products p
+              set stock_available = p.stock_available - v.q, stock_reserved = p.stock_reserved + v.q, updated_at = now()
+             from json_to_recordset(?::json) as v(id uuid, q int)
+            where p.id = v.id`,
+          [wanted],
+        ),
+      ],
+      [
+        'reservations',
+        tx('inventory_reservations').insert(
+          items.map((i) => ({
+            order_id: orderId,
+            product_id: i.product_id,
+            quantity: i.quantity,
+            state: 'reserved',
+          })),
+        ),
+      ],
+      [
+        'payment',
+        tx('payments').insert({
+          order_id: orderId,
+          amount: order.total,
+          currency: order.currency,
+          status: 'pending',
+        }),
+      ],
+    ],
   });
   return 'INVENTORY_RESERVED';
 }
@@ -142,58 +151,66 @@ async function takePayment(
   return deps.db.transaction(async (tx) => {
     const current = await lockOrder(tx, orderId);
     if (current.status !== 'INVENTORY_RESERVED') return current.status;
-    await tx('payments')
-      .where({ order_id: orderId })
-      .update({
-        status: result.status,
-        provider_ref: result.providerRef,
-        failure_reason: result.status === 'declined' ? result.reason : null,
-        attempts: tx.raw('attempts + 1'),
-        updated_at: tx.fn.now(),
-      });
-    const reserved: { product_id: string; quantity: number }[] = await tx('inventory_reservations')
-      .where({ order_id: orderId, state: 'reserved' })
-      .orderBy('product_id')
-      .select('product_id', 'quantity');
-    if (result.status === 'captured') {
-      await settleReservations(tx, orderId, reserved, 'committed');
+    // Lock the reserved stock rows in id order before the one statement below updates them in any order.
+    await tx('products as p')
+      .join('inventory_reservations as r', 'r.product_id', 'p.id')
+      .where({ 'r.order_id': orderId, 'r.state': 'reserved' })
+      .orderBy('p.id')
+      .forNoKeyUpdate('p')
+      .select('p.id');
+    const captured = result.status === 'captured';
+    const settle: [string, Knex.QueryBuilder | Knex.Raw][] = [
+      [
+        'payment',
+        tx('payments')
+          .where({ order_id: orderId })
+          .update({
+            status: result.status,
+            provider_ref: result.providerRef,
+            failure_reason: result.status === 'declined' ? result.reason : null,
+            attempts: tx.raw('attempts + 1'),
+            updated_at: tx.fn.now(),
+          }),
+      ],
+      [
+        'settled',
+        tx('inventory_reservations')
+          .where({ order_id: orderId, state: 'reserved' })
+          .update({ state: captured ? 'committed' : 'released', updated_at: tx.fn.now() })
+          .returning(['product_id', 'quantity']),
+      ],
+      // Committed stock leaves the shelf for good; released stock goes back to what can be sold.
+      [
+        'stock',
+        tx.raw(
+          `update products p
+              set stock_reserved = p.stock_reserved - s.quantity,
+                  stock_available = p.stock_available + case when ? then 0 else s.quantity end,
+                  updated_at = now()
+             from settled s
+            where p.id = s.product_id`,
+          [captured],
+        ),
+      ],
+    ];
+    if (captured) {
       await transition(tx, current, 'CONFIRMED', ctx, {
         eventType: 'OrderConfirmed',
         data: { payment: { status: 'captured', provider_ref: result.providerRef } },
+        alongside: settle,
       });
       return 'CONFIRMED';
     }
-    await settleReservations(tx, orderId, reserved, 'released');
     await transition(tx, current, 'REJECTED', ctx, {
       reason: 'PAYMENT_DECLINED',
       eventType: 'OrderRejected',
       data: {
         payment: { status: 'declined', provider_ref: result.providerRef, decline_reason: result.reason },
       },
+      alongside: settle,
     });
     return 'REJECTED';
   });
-}
-
-/** Committed stock leaves the shelf for good; released stock goes back to what can be sold. */
-async function settleReservations(
-  tx: Tx,
-  orderId: string,
-  reserved: { product_id: string; quantity: number }[],
-  state: 'committed' | 'released',
-): Promise<void> {
-  for (const r of reserved) {
-    await tx('products')
-      .where({ id: r.product_id })
-      .update({
-        stock_reserved: tx.raw('stock_reserved - ?', [r.quantity]),
-        ...(state === 'released' ? { stock_available: tx.raw('stock_available + ?', [r.quantity]) } : {}),
-        updated_at: tx.fn.now(),
-      });
-  }
-  await tx('inventory_reservations')
-    .where({ order_id: orderId, state: 'reserved' })
-    .update({ state, updated_at: tx.fn.now() });
 }
 
 const STATUS_MESSAGE: Partial<Record<OrderStatus, MessageType>> = {
@@ -202,35 +219,48 @@ const STATUS_MESSAGE: Partial<Record<OrderStatus, MessageType>> = {
   REJECTED: 'OrderRejected',
 };
 
-/** Moves the (locked) order to `to`: the status, its trace step and the status-changed message, together. */
+/**
+ * Moves the (locked) order to `to` in one statement: the status, its trace step, the status-changed message, the
+ * step's own changes (`alongside`, each a named data-modifying CTE that later ones may read), and, for a final
+ * status, the message marked processed. Then its webhook deliveries, in the same transaction.
+ */
 async function transition(
   tx: Tx,
   order: OrderRow,
   to: OrderStatus,
   ctx: ProcessContext,
-  step: { eventType: string; reason?: RejectReason; data?: Record<string, unknown> },
+  step: {
+    eventType: string;
+    reason?: RejectReason;
+    data?: Record<string, unknown>;
+    alongside?: [string, Knex.QueryBuilder | Knex.Raw][];
+  },
 ): Promise<void> {
-  const [times] = await tx('orders')
-    .where({ id: order.id })
-    .update({ status: to, reject_reason: step.reason ?? null, updated_at: tx.fn.now() })
-    .returning<{ created_at: Date; updated_at: Date }[]>(['created_at', 'updated_at']);
-  ctx.steps?.push({
-    from: order.status,
-    to,
-    reason: step.reason ?? null,
-    receivedAt: times.created_at,
-    at: times.updated_at,
-  });
-  await appendOrderEvent(tx, {
-    orderId: order.id,
-    type: step.eventType,
-    fromStatus: order.status,
-    toStatus: to,
-    reason: step.reason ?? null,
-    data: step.data ?? {},
-    messageId: ctx.messageId,
-    correlationId: ctx.correlationId,
-  });
+  let q = tx.queryBuilder();
+  for (const [name, change] of step.alongside ?? []) q = q.with(name, change);
+  q = q
+    .with(
+      'moved',
+      tx('orders')
+        .where({ id: order.id })
+        .update({ status: to, reject_reason: step.reason ?? null, updated_at: tx.fn.now() })
+        .returning(['created_at', 'updated_at']),
+    )
+    .with(
+      'step',
+      tx('order_events').insert(
+        orderEventRow({
+          orderId: order.id,
+          type: step.eventType,
+          fromStatus: order.status,
+          toStatus: to,
+          reason: step.reason ?? null,
+          data: step.data ?? {},
+          messageId: ctx.messageId,
+          correlationId: ctx.correlationId,
+        }),
+      ),
+    );
   const type = STATUS_MESSAGE[to];
   if (type) {
     const data: OrderStatusChangedData = {
@@ -239,15 +269,26 @@ async function transition(
       status: to,
       reason: step.reason ?? null,
     };
-    await enqueueMessage(tx, buildEnvelope(type, order.id, data), ctx);
+    q = q.with('message', tx('outbox').insert(outboxRow(buildEnvelope(type, order.id, data), ctx)));
   }
-  // Webhook deliveries commit with the status change, before the message is acked: none is lost to a crash.
-  await enqueueOrderWebhooks(tx, order.id, to, ctx);
   if (FINAL_STATUSES.has(to)) {
     // The message is done when the order is final: recorded in the same transaction, so never half-done.
-    await tx('processed_messages')
-      .insert({ consumer: ORDER_CREATED_CONSUMER, message_id: ctx.messageId })
-      .onConflict(['consumer', 'message_id'])
-      .ignore();
+    q = q.with(
+      'processed',
+      tx('processed_messages')
+        .insert({ consumer: ORDER_CREATED_CONSUMER, message_id: ctx.messageId })
+        .onConflict(['consumer', 'message_id'])
+        .ignore(),
+    );
   }
+  const [times] = await q.select<{ created_at: Date; updated_at: Date }[]>('*').from('moved');
+  ctx.steps?.push({
+    from: order.status,
+    to,
+    reason: step.reason ?? null,
+    receivedAt: times.created_at,
+    at: times.updated_at,
+  });
+  // Webhook deliveries commit with the status change, before the message is acked: none is lost to a crash.
+  await enqueueOrderWebhooks(tx, order.id, to, ctx);
 }
