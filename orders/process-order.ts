@@ -40,15 +40,10 @@ export async function processOrder(
   orderId: string,
   ctx: ProcessContext,
 ): Promise<OrderStatus> {
-  const { db } = deps;
-  const seen = await db<{ consumer: string; message_id: string }>('processed_messages')
-    .where({ consumer: ORDER_CREATED_CONSUMER, message_id: ctx.messageId })
-    .first('message_id');
-  if (seen)
-    return (await db<OrderRow>('orders').where({ id: orderId }).first('status'))?.status ?? 'RECEIVED';
-
-  const status = await db.transaction((tx) => reserveInventory(tx, orderId, ctx));
-  return status === 'INVENTORY_RESERVED' ? takePayment(deps, orderId, ctx) : status;
+  // No inbox lookup first: the status under the row lock already says what is done (a message whose order is
+  // final changes nothing), and the final step records the message in `processed_messages` for the record.
+  const order = await deps.db.transaction((tx) => reserveInventory(tx, orderId, ctx));
+  return order.status === 'INVENTORY_RESERVED' ? takePayment(deps, order, ctx) : order.status;
 }
 
 async function lockOrder(tx: Tx, orderId: string): Promise<OrderRow> {
@@ -59,9 +54,9 @@ async function lockOrder(tx: Tx, orderId: string): Promise<OrderRow> {
 }
 
 /** Reserves every item of the order or none; stock rows are locked in id order, so orders cannot deadlock. */
-async function reserveInventory(tx: Tx, orderId: string, ctx: ProcessContext): Promise<OrderStatus> {
+async function reserveInventory(tx: Tx, orderId: string, ctx: ProcessContext): Promise<OrderRow> {
   const order = await lockOrder(tx, orderId);
-  if (order.status !== 'RECEIVED') return order.status;
+  if (order.status !== 'RECEIVED') return order;
 
   const items: { product_id: string; quantity: number; sku: string; stock_available: number }[] = await tx(
     'order_items as i',
@@ -85,7 +80,7 @@ async function reserveInventory(tx: Tx, orderId: string, ctx: ProcessContext): P
         })),
       },
     });
-    return 'REJECTED';
+    return { ...order, status: 'REJECTED' };
   }
 
   const wanted = JSON.stringify(items.map((i) => ({ id: i.product_id, q: i.quantity })));
@@ -127,7 +122,7 @@ async function reserveInventory(tx: Tx, orderId: string, ctx: ProcessContext): P
       ],
     ],
   });
-  return 'INVENTORY_RESERVED';
+  return { ...order, status: 'INVENTORY_RESERVED' };
 }
 
 /**
@@ -136,11 +131,10 @@ async function reserveInventory(tx: Tx, orderId: string, ctx: ProcessContext): P
  */
 async function takePayment(
   deps: ProcessOrderDeps,
-  orderId: string,
+  order: OrderRow,
   ctx: ProcessContext,
 ): Promise<OrderStatus> {
-  const order = await deps.db<OrderRow>('orders').where({ id: orderId }).first();
-  if (!order || order.status !== 'INVENTORY_RESERVED') return order?.status ?? 'RECEIVED';
+  const orderId = order.id;
   const result = await deps.payments.charge({
     idempotencyKey: `order:${orderId}`,
     amount: order.total,
