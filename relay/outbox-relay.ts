@@ -104,22 +104,28 @@ export class OutboxRelay {
     await this.running;
   }
 
+  /**
+   * One batch in one transaction of three round trips: claim and mark the rows in one statement, publish them
+   * and wait for the broker's confirms, commit. If publishing fails the transaction rolls back (the rows stay
+   * unpublished) and the failure is noted on the rows for operators.
+   */
   private async publishBatch(): Promise<number> {
     const { db, publisher, topology, batchSize } = this.options;
     if (!publisher.ready) return 0;
-    let failure: Error | undefined;
-    const published = await db.transaction(async (tx) => {
-      const rows: OutboxRow[] = await tx('outbox')
-        .whereNull('published_at')
-        .orderBy('created_at')
-        .limit(batchSize)
-        .forUpdate()
-        .skipLocked()
-        .select('id', 'exchange', 'type', 'payload', 'headers', 'created_at');
-      if (rows.length === 0) return [];
-      try {
+    let claimed: OutboxRow[] = [];
+    try {
+      await db.transaction(async (tx) => {
+        const { rows } = await tx.raw<{ rows: OutboxRow[] }>(
+          `update outbox set published_at = now(), attempts = attempts + 1
+            where id in (select id from outbox where published_at is null
+                          order by created_at limit ? for update skip locked)
+        returning id, exchange, type, payload, headers, created_at`,
+          [batchSize],
+        );
+        claimed = rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+        if (claimed.length === 0) return;
         await publisher.publish(
-          rows.map((r) => ({
+          claimed.map((r) => ({
             exchange: topology.exchange(r.exchange),
             body: Buffer.from(JSON.stringify(r.payload)),
             options: {
@@ -133,34 +139,28 @@ export class OutboxRelay {
             },
           })),
         );
-      } catch (err) {
-        await tx('outbox')
+      });
+    } catch (err) {
+      if (claimed.length) {
+        relayEvents.emit('batch', { published: {}, failed: claimed.length });
+        await db('outbox')
           .whereIn(
             'id',
-            rows.map((r) => r.id),
+            claimed.map((r) => r.id),
           )
           .update({
-            attempts: tx.raw('attempts + 1'),
+            attempts: db.raw('attempts + 1'),
             last_error: String((err as Error).message).slice(0, 500),
-          });
-        failure = err instanceof Error ? err : new Error(String(err));
-        relayEvents.emit('batch', { published: {}, failed: rows.length });
-        return [];
+          })
+          .catch(() => {});
       }
-      await tx('outbox')
-        .whereIn(
-          'id',
-          rows.map((r) => r.id),
-        )
-        .update({ published_at: tx.fn.now(), attempts: tx.raw('attempts + 1') });
-      return rows;
-    });
-    if (failure) throw failure;
-    if (published.length) {
+      throw err;
+    }
+    if (claimed.length) {
       const byType: Record<string, number> = {};
-      for (const r of published) byType[r.type] = (byType[r.type] ?? 0) + 1;
+      for (const r of claimed) byType[r.type] = (byType[r.type] ?? 0) + 1;
       relayEvents.emit('batch', { published: byType, failed: 0 });
     }
-    return published.length;
+    return claimed.length;
   }
 }
