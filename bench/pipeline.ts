@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createAuth } from '../api/auth.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
-import { createDb, migrateLatest, type Db } from '../lib/db.ts';
+import { createDb, dropDatabase, migrateLatest, type Db } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
-import { closeServices, connectServices, type Services } from '../lib/services.ts';
+import { connectServices, destroyScratchRun } from '../lib/services.ts';
 import { scrape, valueOf } from './prometheus.ts';
 import { freePort, startNode, stopProcess, type BenchProcess } from './processes.ts';
 
@@ -92,10 +92,7 @@ export async function startOwnPipeline(options: {
     if (stopped) return;
     stopped = true;
     await Promise.all([...workers, ...processes].map((p) => stopProcess(p)));
-    await services.amqp.withChannel((ch) => services.topology.deleteAll(ch)).catch(() => {});
-    await clearRedisPrefix(services).catch(() => {});
-    await closeServices(services);
-    await dropDatabase(config.DATABASE_URL);
+    await destroyScratchRun(services);
   };
 
   try {
@@ -279,27 +276,6 @@ async function waitFor(
   }
 }
 
-async function clearRedisPrefix(services: Services): Promise<void> {
-  const { redis, config } = services;
-  let cursor = '0';
-  do {
-    // SCAN does not apply ioredis' keyPrefix, and DEL does: strip it from what SCAN returns.
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.REDIS_KEY_PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys.map((k) => k.slice(config.REDIS_KEY_PREFIX.length)));
-  } while (cursor !== '0');
-}
-
-export async function dropDatabase(url: string): Promise<void> {
-  const name = new URL(url).pathname.slice(1);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const db = createDb({ url: admin.toString(), poolMax: 1, statementTimeoutMs: 0 });
-  try {
-    await db.raw('drop database if exists ?? with (force)', [name]);
-  } finally {
-    await db.destroy();
-  }
-}
+export { dropDatabase };
 
 export type { Config };

@@ -7,9 +7,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createAuth } from '../api/auth.ts';
 import { loadConfig } from '../lib/config.ts';
-import { createDb, ensureDatabase, migrateLatest, type Db } from '../lib/db.ts';
+import { ensureDatabase, migrateLatest, type Db } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
-import { closeServices, connectServices, type Services } from '../lib/services.ts';
+import { connectServices, destroyScratchRun, type Services } from '../lib/services.ts';
 import { DELIVERIES_CHANNEL } from '../webhooks/deliveries.ts';
 import { generateSecret } from '../webhooks/signing.ts';
 
@@ -364,27 +364,8 @@ async function measureBurst(db: Db, n: number, url: string): Promise<WebhookBenc
   return { deliveries: n, seconds: Math.round(seconds * 100) / 100, perSecond: Math.round(n / seconds) };
 }
 
-async function cleanUp(services: Services): Promise<void> {
-  const { config } = services;
-  await services.amqp.withChannel((ch) => services.topology.deleteAll(ch)).catch(() => {});
-  let cursor = '0';
-  do {
-    const [next, keys] = await services.redis
-      .scan(cursor, 'MATCH', `${config.REDIS_KEY_PREFIX}*`, 'COUNT', 500)
-      .catch(() => ['0', [] as string[]] as const);
-    cursor = next;
-    if (keys.length) await services.redis.del(...keys.map((k) => k.slice(config.REDIS_KEY_PREFIX.length)));
-  } while (cursor !== '0');
-  await closeServices(services);
-  const name = new URL(config.DATABASE_URL).pathname.slice(1);
-  const admin = new URL(config.DATABASE_URL);
-  admin.pathname = '/postgres';
-  const db = createDb({ url: admin.toString(), poolMax: 1, statementTimeoutMs: 0 });
-  try {
-    await db.raw('drop database if exists ?? with (force)', [name]);
-  } finally {
-    await db.destroy();
-  }
+function cleanUp(services: Services): Promise<void> {
+  return destroyScratchRun(services);
 }
 
 /** One paragraph for a report or a terminal. */

@@ -91,6 +91,19 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
+/** Drops the database named in `url`, ending its sessions (for scratch databases of tests and benchmarks). */
+export async function dropDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const db = createDb({ url: admin.toString(), poolMax: 1, statementTimeoutMs: 0 });
+  try {
+    await db.raw('drop database if exists ?? with (force)', [name]);
+  } finally {
+    await db.destroy();
+  }
+}
+
 const TRANSIENT_PG_CODES = new Set([
   '40001', // serialization_failure
   '40P01', // deadlock_detected

@@ -24,3 +24,16 @@ export function createRedis(url: string, keyPrefix: string): Redis {
 export async function connectRedis(redis: Redis): Promise<void> {
   if (redis.status === 'wait' || redis.status === 'end') await redis.connect();
 }
+
+/** Deletes every key of the client's key prefix (a scratch run's cache and locks), leaving other keys alone. */
+export async function deleteOwnKeys(redis: Redis): Promise<void> {
+  const prefix = (redis.options.keyPrefix) ?? '';
+  if (!prefix) throw new Error('refusing to delete keys without a key prefix');
+  let cursor = '0';
+  do {
+    // SCAN does not apply the client's keyPrefix, and DEL does: strip it from what SCAN returns.
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length) await redis.del(...keys.map((k) => k.slice(prefix.length)));
+  } while (cursor !== '0');
+}

@@ -1,9 +1,9 @@
 import { AmqpClient } from './amqp/connection.ts';
 import { Topology } from './amqp/topology.ts';
 import type { Config } from './config.ts';
-import { createDb, ensureDatabase, type Db } from './db.ts';
+import { createDb, dropDatabase, ensureDatabase, type Db } from './db.ts';
 import type { Logger } from './logger.ts';
-import { connectRedis, createRedis, type Redis } from './redis.ts';
+import { connectRedis, createRedis, deleteOwnKeys, type Redis } from './redis.ts';
 
 /** A dependency that cannot be reached at start: its message is the one line an operator needs. */
 export class ServiceUnreachableError extends Error {
@@ -120,6 +120,17 @@ export function withOwnPool(s: Services, name: string): Services {
     logger: s.logger.child({ component: 'db', pool: name }),
   });
   return { ...s, db };
+}
+
+/**
+ * Closes a scratch run's services and removes everything it made: its exchanges and queues, its Redis keys and
+ * its database. Only for runs with their own prefix and database (tests, benchmarks), never for a real install.
+ */
+export async function destroyScratchRun(s: Services): Promise<void> {
+  await s.amqp.withChannel((ch) => s.topology.deleteAll(ch)).catch(() => {});
+  await deleteOwnKeys(s.redis).catch(() => {});
+  await closeServices(s);
+  await dropDatabase(s.config.DATABASE_URL);
 }
 
 export async function closeServices(s: Services): Promise<void> {

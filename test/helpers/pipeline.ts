@@ -3,9 +3,10 @@ import type { Options } from 'amqplib';
 import type { ExchangeKey } from '../../lib/amqp/topology.ts';
 import { startApi, type RunningApi } from '../../api/server.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
-import { createDb, migrateLatest, type Db } from '../../lib/db.ts';
+import { migrateLatest, type Db } from '../../lib/db.ts';
+import { deleteOwnKeys } from '../../lib/redis.ts';
 import { createLogger } from '../../lib/logger.ts';
-import { closeServices, connectServices, type Services } from '../../lib/services.ts';
+import { connectServices, destroyScratchRun, type Services } from '../../lib/services.ts';
 import { startWorker, type RunningWorker } from '../../worker/worker.ts';
 import { startNotifier, type RunningNotifier } from '../../notifier/notifier.ts';
 
@@ -92,49 +93,22 @@ export async function startPipeline(
       await worker?.stop();
       await notifier?.stop();
       await api.stop();
-      await services.amqp.withChannel((ch) => services.topology.deleteAll(ch)).catch(() => {});
-      await clearRedisPrefix(services).catch(() => {});
-      await closeServices(services);
-      await dropDatabase(config.DATABASE_URL);
+      await destroyScratchRun(services);
     },
   };
 }
 
 /** Deletes every Redis key of this run (the replay cache and locks), leaving other runs alone. */
-export async function clearRedisPrefix(services: Services): Promise<void> {
-  const { redis, config } = services;
-  let cursor = '0';
-  do {
-    // SCAN does not apply ioredis' keyPrefix, and DEL does: strip it from what SCAN returns.
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.REDIS_KEY_PREFIX}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length) await redis.del(...keys.map((k) => k.slice(config.REDIS_KEY_PREFIX.length)));
-  } while (cursor !== '0');
+export function clearRedisPrefix(services: Services): Promise<void> {
+  return deleteOwnKeys(services.redis);
 }
 
 /** Removes what a run configured by `env` (from `isolatedEnv`) left: its queues, exchanges, Redis keys and database. */
 export async function cleanupRun(env: Record<string, string>): Promise<void> {
   const config = loadConfig(env);
-  const services = await connectServices(config, createLogger({ level: 'silent' }), { createDatabase: true });
-  try {
-    await services.amqp.withChannel((ch) => services.topology.deleteAll(ch)).catch(() => {});
-    await clearRedisPrefix(services).catch(() => {});
-  } finally {
-    await closeServices(services);
-    await dropDatabase(config.DATABASE_URL);
-  }
-}
-
-export async function dropDatabase(url: string): Promise<void> {
-  const name = new URL(url).pathname.slice(1);
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const db = createDb({ url: admin.toString(), poolMax: 1, statementTimeoutMs: 0 });
-  try {
-    await db.raw('drop database if exists ?? with (force)', [name]);
-  } finally {
-    await db.destroy();
-  }
+  await destroyScratchRun(
+    await connectServices(config, createLogger({ level: 'silent' }), { createDatabase: true }),
+  );
 }
 
 /** Publishes a raw message to one of the pipeline's exchanges, as another producer (or a bad one) would. */

@@ -3,7 +3,7 @@ import test from 'ava';
 import { buildProduct, waitForFinal } from '../helpers/factories.ts';
 import { getJson, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
-import { scrape, valueOf, type Sample } from './prometheus.ts';
+import { scrape, valueOf, type Sample } from '../../bench/prometheus.ts';
 
 let p: TestPipeline;
 test.before(async () => {

@@ -5,7 +5,7 @@ import { observeWebhookAttempts } from '../../lib/metrics.ts';
 import { buildProduct } from '../helpers/factories.ts';
 import { http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until } from '../helpers/pipeline.ts';
-import { scrape, valueOf, type Sample } from './prometheus.ts';
+import { scrape, valueOf, type Sample } from '../../bench/prometheus.ts';
 
 test('when a webhook fails once and then gets through, then /metrics counts a retry and a delivery with their durations', async (t) => {
   const p = await startPipeline(

@@ -5,7 +5,7 @@ import test from 'ava';
 import { buildProduct, waitForFinal } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
 import { startPipeline, until } from '../helpers/pipeline.ts';
-import { scrape, valueOf, type Sample } from './prometheus.ts';
+import { scrape, valueOf, type Sample } from '../../bench/prometheus.ts';
 
 test('when a worker process runs with METRICS_PORT, then its /metrics counts the orders it finished', async (t) => {
   const p = await startPipeline({}, { worker: false });
