@@ -21,6 +21,13 @@ export function toAppError(err: unknown): AppError {
   if (e?.type === 'entity.parse.failed' || (e?.status === 400 && e.message?.includes('JSON'))) {
     return new MalformedRequestError('The request body is not valid JSON', { cause: err });
   }
+  if (err instanceof SyntaxError) {
+    // The JSON parser refuses prototype-poisoning keys (__proto__, constructor.prototype) with a bare SyntaxError.
+    const detail = /prototype/i.test(err.message)
+      ? 'The request body contains a forbidden key (__proto__ or constructor.prototype)'
+      : 'The request body is not valid JSON';
+    return new MalformedRequestError(detail, { cause: err });
+  }
   if (e?.status === 415)
     return new UnsupportedMediaTypeError('Send the body as application/json', { cause: err });
   if (isTransientDbError(err)) {

@@ -40,6 +40,12 @@ const cases: BadCase[] = [
     status: 400,
     code: 'MALFORMED_REQUEST',
   },
+  {
+    name: 'a prototype-poisoning key',
+    body: () => '{"__proto__": {"admin": true}, "items": []}',
+    status: 400,
+    code: 'MALFORMED_REQUEST',
+  },
   { name: 'a JSON array instead of an object', body: () => [], status: 422, code: 'VALIDATION_FAILED' },
   { name: 'no items field', body: () => ({}), status: 422, code: 'VALIDATION_FAILED', field: 'items' },
   {
