@@ -36,6 +36,14 @@ async function postMany(p: TestPipeline, count: number, products: TestProduct[],
   return results;
 }
 
+async function finalCount(p: TestPipeline): Promise<number> {
+  const [row] = await p
+    .db('orders')
+    .whereIn('status', ['CONFIRMED', 'REJECTED'])
+    .count<{ n: string }[]>({ n: '*' });
+  return Number(row.n);
+}
+
 /** What must hold after any crash: every order final once, stock and payments matching the outcomes. */
 async function assertConsistent(
   t: import('ava').ExecutionContext,
@@ -103,19 +111,7 @@ test.serial(
 
       const orders = await postMany(p, 500, products, 10);
       t.true(orders.every((o) => o.status === 201));
-      await until(
-        async () =>
-          Number(
-            (
-              await p
-                .db('orders')
-                .whereIn('status', ['CONFIRMED', 'REJECTED'])
-                .count<{ n: string }[]>({ n: '*' })
-            )[0].n,
-          ) >= 250 || kills >= 5,
-        'some crashes under way',
-        60_000,
-      );
+      await until(async () => (await finalCount(p)) >= 250 || kills >= 5, 'some crashes under way', 60_000);
       killing = false;
       await killer;
       await waitForAllFinal(
@@ -148,27 +144,11 @@ test.serial(
         Array.from({ length: 2 }, () => buildProduct(p.db, { stock_available: 500 })),
       );
       const orders = await postMany(p, 200, products, 10);
-      await until(
-        async () =>
-          Number(
-            (
-              await p
-                .db('orders')
-                .whereIn('status', ['CONFIRMED', 'REJECTED'])
-                .count<{ n: string }[]>({ n: '*' })
-            )[0].n,
-          ) >= 20,
-        'the worker to be busy',
-        30_000,
-      );
+      await until(async () => (await finalCount(p)) >= 20, 'the worker to be busy', 30_000);
 
       first.kill('SIGTERM');
       const code = await exited(first);
-      const doneAtExit = Number(
-        (
-          await p.db('orders').whereIn('status', ['CONFIRMED', 'REJECTED']).count<{ n: string }[]>({ n: '*' })
-        )[0].n,
-      );
+      const doneAtExit = await finalCount(p);
       second = spawnWorker(p);
       await waitForAllFinal(
         p.db,
