@@ -15,6 +15,10 @@ runProcess('relay', async (config, logger) => {
     logger: logger.child({ component: 'relay' }),
     batchSize: config.RELAY_BATCH_SIZE,
     sweepIntervalMs: config.RELAY_SWEEP_INTERVAL_MS,
+    housekeeping: {
+      intervalMs: config.HOUSEKEEPING_INTERVAL_MS,
+      outboxRetentionHours: config.OUTBOX_RETENTION_HOURS,
+    },
   });
   relay.start();
   return {

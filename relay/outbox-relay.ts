@@ -4,6 +4,7 @@ import type { ExchangeKey, Topology } from '../lib/amqp/topology.ts';
 import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { PgListener } from '../lib/pg-listener.ts';
+import { reapExpired } from '../orders/housekeeping.ts';
 
 /** The NOTIFY channel a trigger on `outbox` signals when a transaction that wrote rows commits. */
 export const OUTBOX_CHANNEL = 'comanda_outbox';
@@ -16,6 +17,8 @@ export interface OutboxRelayOptions {
   batchSize: number;
   /** How often the relay looks for rows nobody kicked it for (committed while RabbitMQ was down, say). */
   sweepIntervalMs: number;
+  /** When given, the relay also reaps expired idempotency keys and old published outbox rows on this schedule. */
+  housekeeping?: { intervalMs: number; outboxRetentionHours: number };
 }
 
 interface OutboxRow {
@@ -45,6 +48,7 @@ export const relayEvents = new EventEmitter<{ batch: [RelayBatchEvent] }>();
  */
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
+  private housekeepingTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private again = false;
   private stopped = false;
@@ -61,6 +65,16 @@ export class OutboxRelay {
     this.timer.unref();
     void this.listener.start();
     this.kick();
+    const chores = this.options.housekeeping;
+    if (chores) {
+      this.housekeepingTimer = setInterval(() => {
+        reapExpired(this.options.db, chores).then(
+          (reaped) => this.options.logger.debug(reaped, 'housekeeping done'),
+          (err: unknown) => this.options.logger.warn({ err }, 'housekeeping failed; will try again'),
+        );
+      }, chores.intervalMs);
+      this.housekeepingTimer.unref();
+    }
   }
 
   /** Asks for a run soon; runs asked for while one is going are folded into one more run. */
@@ -100,6 +114,7 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
     await this.listener.close();
     await this.running;
   }

@@ -1,0 +1,44 @@
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { reapExpired } from '../../orders/housekeeping.ts';
+import { buildProduct } from '../helpers/factories.ts';
+import { postOrder } from '../helpers/http.ts';
+import { startPipeline } from '../helpers/pipeline.ts';
+
+test('when keys have expired and outbox rows are old, then housekeeping deletes them and nothing else', async (t) => {
+  const p = await startPipeline({}, { worker: false });
+  try {
+    const product = await buildProduct(p.db);
+    const token = await p.token('keeper');
+    const oldKey = randomUUID();
+    const liveKey = randomUUID();
+    const old = await postOrder(
+      p.url,
+      token,
+      { items: [{ product_id: product.id, quantity: 1 }] },
+      { key: oldKey },
+    );
+    await postOrder(p.url, token, { items: [{ product_id: product.id, quantity: 1 }] }, { key: liveKey });
+    await p.api.relay!.drain();
+    await p
+      .db('idempotency_keys')
+      .where({ key: oldKey })
+      .update({ expires_at: p.db.raw("now() - interval '1 second'") });
+    await p
+      .db('outbox')
+      .where({ aggregate_id: old.body.id })
+      .update({ published_at: p.db.raw("now() - interval '100 hours'") });
+
+    const reaped = await reapExpired(p.db, { outboxRetentionHours: 72 });
+
+    t.deepEqual(reaped, { idempotencyKeys: 1, outboxRows: 1 });
+    t.deepEqual(
+      (await p.db('idempotency_keys').where({ principal: 'demo:keeper' })).map((k: { key: string }) => k.key),
+      [liveKey],
+    );
+    t.is((await p.db('outbox').whereNull('published_at')).length, 0);
+    t.is((await p.db('orders').where({ customer_id: 'demo:keeper' })).length, 2, 'orders are never reaped');
+  } finally {
+    await p.stop();
+  }
+});
