@@ -10,7 +10,7 @@ import { parseInput } from '../validation.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function orderBodySchema(maxItems: number, maxQuantity: number) {
+export function orderBodySchema(maxItems: number, maxQuantity: number) {
   const line = z
     .strictObject({
       product_id: z.uuid({ message: 'must be a product id (uuid)' }).optional(),

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { NotFoundError } from '../../lib/errors.ts';
 import type { ApiContext, ApiDeps, ApiState } from '../context.ts';
+import { openApiDocument } from '../openapi.ts';
 import { parseInput } from '../validation.ts';
 
 const loginQuery = z.strictObject({
@@ -30,6 +31,11 @@ export function publicRouter(deps: ApiDeps): Router<ApiState> {
         .orderBy('sku')
         .select('id', 'sku', 'name', 'price', 'currency', 'stock_available'),
     };
+  });
+
+  const openapi = openApiDocument(deps.config);
+  router.get('/openapi.json', (ctx: ApiContext) => {
+    ctx.body = openapi;
   });
 
   router.get('/healthz', (ctx: ApiContext) => {

@@ -25,7 +25,11 @@ const eventTypes = z
 const url = z.string({ message: 'must be a URL' }).min(1).max(2000);
 const description = z.string().max(500);
 
-const createBody = z.strictObject({ url, event_types: eventTypes, description: description.optional() });
+export const createEndpointBody = z.strictObject({
+  url,
+  event_types: eventTypes,
+  description: description.optional(),
+});
 const patchBody = z
   .strictObject({
     url: url.optional(),
@@ -59,7 +63,7 @@ export function webhooksRouter(deps: ApiDeps): Router<ApiState> {
   const options = { allowPrivateUrls: deps.config.WEBHOOK_ALLOW_PRIVATE_URLS };
 
   router.post('/webhook-endpoints', authed, async (ctx: ApiContext) => {
-    const input = parseInput(createBody, jsonBody(ctx));
+    const input = parseInput(createEndpointBody, jsonBody(ctx));
     const endpoint = await createEndpoint(deps.db, ctx.state.principal, input, options);
     ctx.status = 201;
     ctx.set('Location', `/webhook-endpoints/${endpoint.id}`);

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import type { Config } from '../lib/config.ts';
+import { orderBodySchema } from './routes/orders.ts';
+import { createEndpointBody } from './routes/webhooks.ts';
+
+const problem = {
+  description: 'An RFC 9457 problem',
+  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+};
+const ok = (description: string) => ({ description, content: { 'application/json': {} } });
+const authed = { security: [{ bearer: [] }] };
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+
+/** The OpenAPI 3.1 description of the API; request bodies come from the same schemas that validate them. */
+export function openApiDocument(config: Config) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'comanda Orders API',
+      version: '1',
+      description:
+        'Idempotent order intake (Idempotency-Key scoped to the token subject), order traces, live streams and webhooks.',
+    },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      schemas: {
+        Problem: {
+          type: 'object',
+          required: ['type', 'title', 'status', 'detail'],
+          properties: {
+            type: { type: 'string' },
+            title: { type: 'string' },
+            status: { type: 'integer' },
+            detail: { type: 'string' },
+            code: { type: 'string' },
+            errors: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: { field: { type: 'string' }, message: { type: 'string' } },
+              },
+            },
+          },
+        },
+        NewOrder: z.toJSONSchema(orderBodySchema(config.ORDER_MAX_ITEMS, config.ORDER_MAX_QUANTITY)),
+        NewWebhookEndpoint: z.toJSONSchema(createEndpointBody),
+      },
+    },
+    paths: {
+      '/login-demo': {
+        get: { summary: 'A demo token', responses: { 200: ok('token and expires_in'), 404: problem } },
+      },
+      '/products': { get: { summary: 'The catalogue', responses: { 200: ok('{data: [product]}') } } },
+      '/orders': {
+        post: {
+          ...authed,
+          summary: 'Place an order (idempotent)',
+          parameters: [
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              required: false,
+              description: 'Required unless the body carries an order id; at most 255 characters',
+              schema: { type: 'string', maxLength: 255 },
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/NewOrder' } } },
+          },
+          responses: {
+            201: ok('The order, RECEIVED; Location header. Replays carry Idempotent-Replayed: true'),
+            400: problem,
+            401: problem,
+            409: problem,
+            413: problem,
+            415: problem,
+            422: problem,
+            503: problem,
+          },
+        },
+        get: {
+          ...authed,
+          summary: "The caller's orders, newest first",
+          responses: { 200: ok('{data, next_cursor}') },
+        },
+      },
+      '/orders/{id}': {
+        get: { ...authed, parameters: [idParam], responses: { 200: ok('The order'), 404: problem } },
+      },
+      '/orders/{id}/events': {
+        get: { ...authed, parameters: [idParam], responses: { 200: ok('{data: [step]}'), 404: problem } },
+      },
+      '/orders/{id}/stream': {
+        get: {
+          ...authed,
+          parameters: [idParam],
+          summary: 'Server-Sent Events of the trace',
+          responses: { 200: { description: 'text/event-stream' }, 404: problem },
+        },
+      },
+      '/webhook-endpoints': {
+        post: {
+          ...authed,
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/NewWebhookEndpoint' } } },
+          },
+          responses: { 201: ok('The endpoint with its secret (shown once)'), 422: problem },
+        },
+        get: { ...authed, responses: { 200: ok('{data: [endpoint]}') } },
+      },
+      '/healthz': { get: { responses: { 200: ok('alive') } } },
+      '/readyz': { get: { responses: { 200: ok('every dependency up'), 503: ok('which one is down') } } },
+      '/metrics': { get: { responses: { 200: { description: 'Prometheus text format' } } } },
+    },
+  };
+}
