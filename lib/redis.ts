@@ -27,7 +27,7 @@ export async function connectRedis(redis: Redis): Promise<void> {
 
 /** Deletes every key of the client's key prefix (a scratch run's cache and locks), leaving other keys alone. */
 export async function deleteOwnKeys(redis: Redis): Promise<void> {
-  const prefix = (redis.options.keyPrefix) ?? '';
+  const prefix = redis.options.keyPrefix ?? '';
   if (!prefix) throw new Error('refusing to delete keys without a key prefix');
   let cursor = '0';
   do {
