@@ -15,6 +15,7 @@ runProcess('relay', async (config, logger) => {
     logger: logger.child({ component: 'relay' }),
     batchSize: config.RELAY_BATCH_SIZE,
     sweepIntervalMs: config.RELAY_SWEEP_INTERVAL_MS,
+    coalesceMs: config.RELAY_COALESCE_MS,
     housekeeping: {
       intervalMs: config.HOUSEKEEPING_INTERVAL_MS,
       outboxRetentionHours: config.OUTBOX_RETENTION_HOURS,

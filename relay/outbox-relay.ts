@@ -17,6 +17,8 @@ export interface OutboxRelayOptions {
   batchSize: number;
   /** How often the relay looks for rows nobody kicked it for (committed while RabbitMQ was down, say). */
   sweepIntervalMs: number;
+  /** How long a kick waits for more rows before it publishes (0: at once). */
+  coalesceMs?: number;
   /** When given, the relay also reaps expired idempotency keys and old published outbox rows on this schedule. */
   housekeeping?: { intervalMs: number; outboxRetentionHours: number };
 }
@@ -84,7 +86,14 @@ export class OutboxRelay {
       this.again = true;
       return;
     }
-    this.running = this.drain().finally(() => {
+    const wait = this.options.coalesceMs ?? 0;
+    // A few milliseconds' wait gathers the commits of a busy moment into one batch: one transaction and one
+    // confirm round instead of one per order.
+    this.running = (wait > 0 ? new Promise((r) => setTimeout(r, wait)) : Promise.resolve()).then(() => {
+      this.again = false; // this drain takes every row committed so far
+      return this.drain();
+    });
+    void this.running.finally(() => {
       this.running = undefined;
       if (this.again) {
         this.again = false;
