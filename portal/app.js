@@ -142,6 +142,8 @@ function setOnline(online) {
     banner.textContent = t('offline');
     banner.className = 'banner error';
     banner.hidden = false;
+    // The system panel says the same as the banner at once, not only at the next health check.
+    setCheck($('[data-check="api"]'), 'down');
     scheduleHealth(1500);
   } else {
     banner.textContent = t('backOnline');
