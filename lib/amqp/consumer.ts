@@ -130,42 +130,47 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
         outcome,
         durationMs: performance.now() - started,
       });
+    let failure: { err: unknown } | undefined;
     try {
       await this.options.handler(incoming);
-      ch.ack(msg);
-      settled('acked');
     } catch (err) {
-      const reason = describeError(err);
-      const retries = Number(headers[RETRIES_HEADER] ?? 0);
-      const delays = this.topology.options.retryDelaysMs;
-      if (this.stopping) {
-        // Shutting down: hand it straight back; another consumer (or this one, restarted) takes it.
-        safely(() => ch.nack(msg, false, true));
-        settled('retried');
-      } else if (isRecoverable(err) && retries < delays.length) {
-        log.warn(
-          { err, messageId: incoming.messageId, retry: retries + 1, delay_ms: delays[retries] },
-          'transient failure; retrying later',
-        );
-        await this.republish(ch, msg, '', this.topology.retryQueue(this.options.queue, delays[retries]), {
-          ...headers,
-          [RETRIES_HEADER]: retries + 1,
-          [LAST_ERROR_HEADER]: reason.slice(0, 500),
-        });
-        settled('retried');
-      } else {
-        const why = isRecoverable(err)
-          ? `retries exhausted after ${retries + 1} attempts: ${reason}`
-          : reason;
-        log.error({ err, messageId: incoming.messageId }, 'dead-lettering message');
-        await this.republish(ch, msg, this.topology.exchange('deadLetter'), queue, {
-          ...headers,
-          [DEAD_REASON_HEADER]: why.slice(0, 500),
-          [DEAD_QUEUE_HEADER]: queue,
-          [DEAD_AT_HEADER]: Date.now(),
-        });
-        settled('dead-lettered');
-      }
+      failure = { err };
+    }
+    if (!failure) {
+      // If the channel died meanwhile the ack cannot go out; the broker redelivers and the handler sees it done.
+      safely(() => ch.ack(msg));
+      settled('acked');
+      return;
+    }
+    const { err } = failure;
+    const reason = describeError(err);
+    const retries = Number(headers[RETRIES_HEADER] ?? 0);
+    const delays = this.topology.options.retryDelaysMs;
+    if (this.stopping) {
+      // Shutting down: hand it straight back; another consumer (or this one, restarted) takes it.
+      safely(() => ch.nack(msg, false, true));
+      settled('retried');
+    } else if (isRecoverable(err) && retries < delays.length) {
+      log.warn(
+        { err, messageId: incoming.messageId, retry: retries + 1, delay_ms: delays[retries] },
+        'transient failure; retrying later',
+      );
+      await this.republish(ch, msg, '', this.topology.retryQueue(this.options.queue, delays[retries]), {
+        ...headers,
+        [RETRIES_HEADER]: retries + 1,
+        [LAST_ERROR_HEADER]: reason.slice(0, 500),
+      });
+      settled('retried');
+    } else {
+      const why = isRecoverable(err) ? `retries exhausted after ${retries + 1} attempts: ${reason}` : reason;
+      log.error({ err, messageId: incoming.messageId }, 'dead-lettering message');
+      await this.republish(ch, msg, this.topology.exchange('deadLetter'), queue, {
+        ...headers,
+        [DEAD_REASON_HEADER]: why.slice(0, 500),
+        [DEAD_QUEUE_HEADER]: queue,
+        [DEAD_AT_HEADER]: Date.now(),
+      });
+      settled('dead-lettered');
     }
   }
 
