@@ -9,20 +9,9 @@ import { scrape, valueOf, type Sample } from '../../bench/prometheus.ts';
 
 test('when a worker process runs with METRICS_PORT, then its /metrics counts the orders it finished', async (t) => {
   const p = await startPipeline({}, { worker: false });
-  const { config } = p;
   const worker = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-    env: {
-      PATH: process.env.PATH,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      METRICS_PORT: '0',
-      DATABASE_URL: config.DATABASE_URL,
-      AMQP_URL: config.AMQP_URL,
-      AMQP_PREFIX: config.AMQP_PREFIX,
-      REDIS_URL: config.REDIS_URL,
-      REDIS_KEY_PREFIX: config.REDIS_KEY_PREFIX,
-    },
+    // The run's own settings (database, prefixes, retry delays), so the worker joins it and leaves nothing behind.
+    env: { PATH: process.env.PATH, ...p.env, LOG_LEVEL: 'info', METRICS_PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(worker, 'exit');
