@@ -139,3 +139,25 @@ test('when many orders race for little stock, then no more is sold than there wa
   t.is(statuses.filter((s) => s === 'REJECTED').length, 23);
   t.deepEqual(await stockOf(p.db, product.id), { available: 0, reserved: 0 });
 });
+
+test('when a request carries X-Request-Id, then every step of the order’s trace, in the API and the worker, carries it as the correlation id', async (t) => {
+  const product = await buildProduct(p.db);
+  const correlation = `req-${Date.now()}`;
+
+  const res = await postOrder(
+    p.url,
+    await p.token(),
+    { items: [{ product_id: product.id, quantity: 1 }] },
+    { headers: { 'x-request-id': correlation } },
+  );
+
+  t.is(res.headers.get('x-request-id'), correlation);
+  await waitForFinal(p.db, res.body.id);
+  const steps = await p.db('order_events').where({ order_id: res.body.id }).orderBy('id');
+  t.is(steps.length, 3);
+  t.true(steps.every((s: { correlation_id: string }) => s.correlation_id === correlation));
+  const messages = await p.db('outbox').where({ aggregate_id: res.body.id });
+  t.true(
+    messages.every((m: { headers: Record<string, string> }) => m.headers['x-correlation-id'] === correlation),
+  );
+});
