@@ -36,6 +36,7 @@ export async function startApi(services: Services, options: { port?: number } = 
         housekeeping: {
           intervalMs: config.HOUSEKEEPING_INTERVAL_MS,
           outboxRetentionHours: config.OUTBOX_RETENTION_HOURS,
+          deliveryRetentionHours: config.WEBHOOK_DELIVERY_RETENTION_HOURS,
         },
       })
     : undefined;

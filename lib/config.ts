@@ -77,6 +77,7 @@ const schema = z.object({
   RELAY_BATCH_SIZE: int(1, 10_000).default(200),
   RELAY_COALESCE_MS: int(0, 1000).default(5),
   OUTBOX_RETENTION_HOURS: int(1, 24 * 365).default(72),
+  WEBHOOK_DELIVERY_RETENTION_HOURS: int(1, 24 * 3650).default(24 * 30),
   HOUSEKEEPING_INTERVAL_MS: int(1000, 86_400_000).default(60_000),
 
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),

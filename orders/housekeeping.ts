@@ -3,16 +3,18 @@ import type { Db } from '../lib/db.ts';
 export interface Reaped {
   idempotencyKeys: number;
   outboxRows: number;
+  webhookDeliveries: number;
 }
 
 /**
- * Deletes what has served its time: idempotency keys past their expiry (a retry after that is a new request) and
- * outbox rows published more than `outboxRetentionHours` ago. In bounded batches, so it never holds long locks;
+ * Deletes what has served its time: idempotency keys past their expiry (a retry after that is a new request),
+ * outbox rows published more than `outboxRetentionHours` ago, and settled webhook deliveries (delivered or
+ * failed, with their attempts) older than `deliveryRetentionHours` (kept for ever when unset). In bounded batches, so it never holds long locks;
  * safe to run from any number of processes at once.
  */
 export async function reapExpired(
   db: Db,
-  options: { outboxRetentionHours: number; batch?: number },
+  options: { outboxRetentionHours: number; deliveryRetentionHours?: number; batch?: number },
 ): Promise<Reaped> {
   const batch = options.batch ?? 5000;
   const keys = await db.raw<{ rowCount: number }>(
@@ -27,5 +29,16 @@ export async function reapExpired(
         limit ? for update skip locked)`,
     [options.outboxRetentionHours, batch],
   );
-  return { idempotencyKeys: keys.rowCount, outboxRows: outbox.rowCount };
+  let webhookDeliveries = 0;
+  if (options.deliveryRetentionHours !== undefined) {
+    const deliveries = await db.raw<{ rowCount: number }>(
+      `delete from webhook_deliveries where id in (
+         select id from webhook_deliveries
+          where status <> 'pending' and updated_at < now() - make_interval(hours => ?)
+          limit ? for update skip locked)`,
+      [options.deliveryRetentionHours, batch],
+    );
+    webhookDeliveries = deliveries.rowCount;
+  }
+  return { idempotencyKeys: keys.rowCount, outboxRows: outbox.rowCount, webhookDeliveries };
 }

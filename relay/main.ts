@@ -19,6 +19,7 @@ runProcess('relay', async (config, logger) => {
     housekeeping: {
       intervalMs: config.HOUSEKEEPING_INTERVAL_MS,
       outboxRetentionHours: config.OUTBOX_RETENTION_HOURS,
+      deliveryRetentionHours: config.WEBHOOK_DELIVERY_RETENTION_HOURS,
     },
   });
   relay.start();

@@ -20,7 +20,7 @@ export interface OutboxRelayOptions {
   /** How long a kick waits for more rows before it publishes (0: at once). */
   coalesceMs?: number;
   /** When given, the relay also reaps expired idempotency keys and old published outbox rows on this schedule. */
-  housekeeping?: { intervalMs: number; outboxRetentionHours: number };
+  housekeeping?: { intervalMs: number; outboxRetentionHours: number; deliveryRetentionHours?: number };
 }
 
 interface OutboxRow {

@@ -5,7 +5,7 @@ import { buildProduct } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
 import { startPipeline } from '../helpers/pipeline.ts';
 
-test('when keys have expired and outbox rows are old, then housekeeping deletes them and nothing else', async (t) => {
+test('when keys have expired, outbox rows are old and deliveries long settled, then housekeeping deletes them and nothing else', async (t) => {
   const p = await startPipeline({}, { worker: false });
   try {
     const product = await buildProduct(p.db);
@@ -29,9 +29,40 @@ test('when keys have expired and outbox rows are old, then housekeeping deletes 
       .where({ aggregate_id: old.body.id })
       .update({ published_at: p.db.raw("now() - interval '100 hours'") });
 
-    const reaped = await reapExpired(p.db, { outboxRetentionHours: 72 });
+    const [endpoint] = await p
+      .db('webhook_endpoints')
+      .insert({
+        owner: 'operations',
+        url: 'https://example.test/h',
+        event_types: ['order.created'],
+        secret: 'whsec_x',
+      })
+      .returning('id');
+    const delivery = (status: string, hoursAgo: number) => ({
+      endpoint_id: endpoint.id,
+      order_id: old.body.id,
+      event_type: 'order.created',
+      payload: {},
+      status,
+      updated_at: p.db.raw(`now() - make_interval(hours => ${hoursAgo})`),
+    });
+    await p
+      .db('webhook_deliveries')
+      .insert([
+        delivery('delivered', 800),
+        delivery('failed', 800),
+        delivery('delivered', 1),
+        delivery('pending', 800),
+      ]);
 
-    t.deepEqual(reaped, { idempotencyKeys: 1, outboxRows: 1 });
+    const reaped = await reapExpired(p.db, { outboxRetentionHours: 72, deliveryRetentionHours: 720 });
+
+    t.deepEqual(reaped, { idempotencyKeys: 1, outboxRows: 1, webhookDeliveries: 2 });
+    t.deepEqual(
+      (await p.db('webhook_deliveries').orderBy('status')).map((d: { status: string }) => d.status),
+      ['delivered', 'pending'],
+      'recent and pending deliveries stay',
+    );
     t.deepEqual(
       (await p.db('idempotency_keys').where({ principal: 'demo:keeper' })).map((k: { key: string }) => k.key),
       [liveKey],
