@@ -5,7 +5,7 @@ import { buildEnvelope, type OrderCreatedData } from './messages.ts';
 import { orderEventRow } from './order-events.ts';
 import { outboxRow, type MessageContext } from './outbox.ts';
 import { toOrderView, type OrderRow, type OrderView } from './order-queries.ts';
-import { enqueueOrderWebhooks } from '../webhooks/deliveries.ts';
+import { orderWebhooksInsert } from '../webhooks/deliveries.ts';
 
 export interface OrderLineInput {
   product_id?: string | undefined;
@@ -58,10 +58,20 @@ export async function createOrder(
   };
   const envelope = buildEnvelope('OrderCreated', id, data);
 
-  // The order, its lines, the first step of its trace and its message: one statement, one round trip.
+  // The order, its lines, the first step of its trace, its message and its webhook deliveries: one statement.
+  const deliveries = orderWebhooksInsert(tx, {
+    id,
+    customer_id: input.customerId,
+    total,
+    currency,
+    status: 'RECEIVED',
+    reason: null,
+    items,
+    correlationId: context.correlationId,
+  });
   let order: OrderRow;
   try {
-    [order] = await tx
+    let statement = tx
       .with(
         'o',
         tx('orders')
@@ -101,15 +111,14 @@ export async function createOrder(
           }),
         ),
       )
-      .with('x', tx('outbox').insert(outboxRow(envelope, context)))
-      .select<OrderRow[]>('*')
-      .from('o');
+      .with('x', tx('outbox').insert(outboxRow(envelope, context)));
+    if (deliveries) statement = statement.with('webhooks', deliveries);
+    [order] = await statement.select<OrderRow[]>('*').from('o');
   } catch (err) {
     if (isUniqueViolation(err, 'orders_pkey'))
       throw new ConflictError(`An order with id ${id} already exists`);
     throw err;
   }
-  await enqueueOrderWebhooks(tx, id, 'RECEIVED', context);
   return toOrderView(order, items);
 }
 

@@ -6,7 +6,7 @@ import type { OrderRow } from './order-queries.ts';
 import { FINAL_STATUSES, type OrderStatus, type RejectReason } from './order-status.ts';
 import { outboxRow, type MessageContext } from './outbox.ts';
 import type { PaymentGateway } from './payment-gateway.ts';
-import { enqueueOrderWebhooks } from '../webhooks/deliveries.ts';
+import { orderWebhooksInsert } from '../webhooks/deliveries.ts';
 
 export const ORDER_CREATED_CONSUMER = 'worker.order-created';
 
@@ -216,7 +216,7 @@ const STATUS_MESSAGE: Partial<Record<OrderStatus, MessageType>> = {
 /**
  * Moves the (locked) order to `to` in one statement: the status, its trace step, the status-changed message, the
  * step's own changes (`alongside`, each a named data-modifying CTE that later ones may read), and, for a final
- * status, the message marked processed. Then its webhook deliveries, in the same transaction.
+ * status, the message marked processed, and the webhook deliveries the new status announces.
  */
 async function transition(
   tx: Tx,
@@ -275,6 +275,17 @@ async function transition(
         .ignore(),
     );
   }
+  // Webhook deliveries commit with the status change, before the message is acked: none is lost to a crash.
+  const deliveries = orderWebhooksInsert(tx, {
+    id: order.id,
+    customer_id: order.customer_id,
+    total: order.total,
+    currency: order.currency,
+    status: to,
+    reason: step.reason ?? null,
+    correlationId: ctx.correlationId,
+  });
+  if (deliveries) q = q.with('webhooks', deliveries);
   const [times] = await q.select<{ created_at: Date; updated_at: Date }[]>('*').from('moved');
   ctx.steps?.push({
     from: order.status,
@@ -283,6 +294,4 @@ async function transition(
     receivedAt: times.created_at,
     at: times.updated_at,
   });
-  // Webhook deliveries commit with the status change, before the message is acked: none is lost to a crash.
-  await enqueueOrderWebhooks(tx, order.id, to, ctx);
 }

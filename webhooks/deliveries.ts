@@ -1,6 +1,6 @@
-import type { Db, Tx } from '../lib/db.ts';
+import type { Db, Knex, Tx } from '../lib/db.ts';
 import { ConflictError, NotFoundError } from '../lib/errors.ts';
-import type { OrderRow, Viewer } from '../orders/order-queries.ts';
+import type { Viewer } from '../orders/order-queries.ts';
 import type { OrderStatus } from '../orders/order-status.ts';
 import { UUID } from './endpoints.ts';
 import { EVENT_FOR_STATUS, type WebhookEventType } from './event-types.ts';
@@ -27,68 +27,74 @@ export interface WebhookPayload {
   };
 }
 
-/**
- * Creates, inside the caller's transaction, one delivery per enabled endpoint that subscribes to the event the
- * order's new `status` announces (operations endpoints, and the order's customer's own). So the deliveries exist
- * if and only if the status change commits. Returns how many were created.
- */
-export async function enqueueOrderWebhooks(
-  tx: Tx,
-  orderId: string,
-  status: OrderStatus,
-  context: { correlationId?: string | undefined } = {},
-): Promise<number> {
-  const type = EVENT_FOR_STATUS[status];
-  if (!type) return 0;
-  const endpoints: { id: string }[] = await tx('webhook_endpoints')
-    .where({ enabled: true })
-    .whereRaw('? = any(event_types)', [type])
-    .andWhere((q) => {
-      void q
-        .where({ owner: 'operations' })
-        .orWhere('customer_id', tx('orders').where({ id: orderId }).select('customer_id'));
-    })
-    .select('id');
-  if (endpoints.length === 0) return 0;
-
-  const payload = await buildPayload(tx, orderId, type);
-  await tx('webhook_deliveries').insert(
-    endpoints.map((e) => ({
-      endpoint_id: e.id,
-      order_id: orderId,
-      event_type: type,
-      payload,
-      correlation_id: context.correlationId ?? null,
-      // The moment of writing, not the transaction's start: what "status change → first attempt" is measured from.
-      created_at: tx.raw('clock_timestamp()'),
-    })),
-  );
-  await tx.raw('select pg_notify(?, ?)', [DELIVERIES_CHANNEL, '']);
-  return endpoints.length;
+/** What a status change's deliveries are made of: the order as it is after the change. */
+export interface OrderForWebhooks {
+  id: string;
+  customer_id: string;
+  total: number;
+  currency: string;
+  status: OrderStatus;
+  reason: string | null;
+  /** The order's lines when the caller has them (a new order, whose lines the same statement inserts); read
+   * from `order_items` otherwise. */
+  items?: WebhookPayload['data']['items'];
+  correlationId?: string | undefined;
 }
 
-async function buildPayload(tx: Tx, orderId: string, type: WebhookEventType): Promise<WebhookPayload> {
-  const order = (await tx<OrderRow>('orders').where({ id: orderId }).first())!;
-  const items: WebhookPayload['data']['items'] = await tx('order_items as i')
-    .join('products as p', 'p.id', 'i.product_id')
-    .where('i.order_id', orderId)
-    .orderBy('i.id')
-    .select('i.product_id', 'p.sku', 'p.name', 'i.quantity', 'i.unit_price');
-  return {
-    type,
-    timestamp: new Date().toISOString(),
-    data: {
-      order_id: order.id,
-      status: order.status,
-      reason: order.reject_reason,
-      total: order.total,
-      currency: order.currency,
-      customer_id: order.customer_id,
-      items,
-      created_at: order.created_at.toISOString(),
-      updated_at: order.updated_at.toISOString(),
-    },
+const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+
+/**
+ * The part of a status change's statement that creates its deliveries: one per enabled endpoint that subscribes
+ * to the event the new status announces (operations endpoints, and the order's customer's own). Used as a CTE of
+ * the statement that changes the status, so the deliveries exist if and only if the change commits, at no extra
+ * round trip; the table's trigger wakes the notifiers on commit. Undefined when the status announces nothing.
+ * The order's timestamps are the statement's `now()`, which is what the status change writes.
+ */
+export function orderWebhooksInsert(tx: Tx, order: OrderForWebhooks): Knex.Raw | undefined {
+  const type = EVENT_FOR_STATUS[order.status];
+  if (!type) return undefined;
+  const data = {
+    order_id: order.id,
+    status: order.status,
+    reason: order.reason,
+    total: order.total,
+    currency: order.currency,
+    customer_id: order.customer_id,
   };
+  const items = order.items
+    ? tx.raw('?::jsonb', [JSON.stringify(order.items)])
+    : tx.raw(
+        `(select coalesce(jsonb_agg(jsonb_build_object('product_id', i.product_id, 'sku', p.sku, 'name', p.name,
+                  'quantity', i.quantity, 'unit_price', i.unit_price) order by i.id), '[]'::jsonb)
+            from order_items i join products p on p.id = i.product_id where i.order_id = ?)`,
+        [order.id],
+      );
+  return tx.raw(
+    `insert into webhook_deliveries (endpoint_id, order_id, event_type, payload, correlation_id, created_at)
+     select e.id, ?, ?,
+            jsonb_build_object(
+              'type', ?::text,
+              'timestamp', to_char(clock_timestamp() at time zone 'UTC', ${ISO}),
+              'data', ?::jsonb || jsonb_build_object(
+                'items', ?,
+                'created_at', to_char(o.created_at at time zone 'UTC', ${ISO}),
+                'updated_at', to_char(now() at time zone 'UTC', ${ISO}))),
+            ?, clock_timestamp()
+       from webhook_endpoints e,
+            (select coalesce((select created_at from orders where id = ?), now()) as created_at) o
+      where e.enabled and ? = any(e.event_types) and (e.owner = 'operations' or e.customer_id = ?)`,
+    [
+      order.id,
+      type,
+      type,
+      JSON.stringify(data),
+      items,
+      order.correlationId ?? null,
+      order.id,
+      type,
+      order.customer_id,
+    ],
+  );
 }
 
 interface DeliveryRow {
