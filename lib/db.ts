@@ -76,29 +76,29 @@ export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
   if (!name) return;
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const db = createDb({ url: admin.toString(), poolMax: 1, statementTimeoutMs: 0 });
-  try {
+  await withAdminDb(url, async (db) => {
     const found: { rowCount: number } = await db.raw('select 1 from pg_database where datname = ?', [name]);
     if (found.rowCount === 0) {
       await db.raw('create database ??', [name]).catch((err: { code?: string }) => {
         if (err.code !== '42P04') throw err; // created meanwhile by another process
       });
     }
-  } finally {
-    await db.destroy();
-  }
+  });
 }
 
 /** Drops the database named in `url`, ending its sessions (for scratch databases of tests and benchmarks). */
 export async function dropDatabase(url: string): Promise<void> {
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
+  await withAdminDb(url, (db) => db.raw('drop database if exists ?? with (force)', [name]));
+}
+
+/** Runs `fn` on a one-connection pool to the server's `postgres` database (to create or drop others). */
+async function withAdminDb(url: string, fn: (db: Db) => Promise<unknown>): Promise<void> {
   const admin = new URL(url);
   admin.pathname = '/postgres';
   const db = createDb({ url: admin.toString(), poolMax: 1, statementTimeoutMs: 0 });
   try {
-    await db.raw('drop database if exists ?? with (force)', [name]);
+    await fn(db);
   } finally {
     await db.destroy();
   }

@@ -62,14 +62,7 @@ export async function connectServices(
       throw unreachable('PostgreSQL', config.DATABASE_URL, err);
     });
   }
-  const db = createDb({
-    url: config.DATABASE_URL,
-    poolMax: config.DATABASE_POOL_MAX,
-    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
-    acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
-    applicationName: options.name ?? 'comanda',
-    logger: logger.child({ component: 'db' }),
-  });
+  const db = createPool(config, logger, options.name ?? 'comanda');
   try {
     await db.raw('select 1');
   } catch (err) {
@@ -98,12 +91,27 @@ export async function connectServices(
     logger.warn(unreachable('Redis', config.REDIS_URL, err).message + ' — continuing without the fast path');
   }
 
-  const topology = new Topology({
+  return { config, logger, db, redis, amqp, topology: topologyFor(config) };
+}
+
+/** The RabbitMQ topology as this configuration names and sizes it (prefix, delivery limit, retry delays). */
+export function topologyFor(config: Config): Topology {
+  return new Topology({
     prefix: config.AMQP_PREFIX,
     deliveryLimit: config.AMQP_DELIVERY_LIMIT,
     retryDelaysMs: config.RETRY_DELAYS,
   });
-  return { config, logger, db, redis, amqp, topology };
+}
+
+function createPool(config: Config, logger: Logger, name: string): Db {
+  return createDb({
+    url: config.DATABASE_URL,
+    poolMax: config.DATABASE_POOL_MAX,
+    statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
+    acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
+    applicationName: name,
+    logger: logger.child({ component: 'db', pool: name }),
+  });
 }
 
 /**
@@ -111,15 +119,7 @@ export async function connectServices(
  * all-in-one `npm start`): a busy worker then cannot take every connection the API needs, or the other way round.
  */
 export function withOwnPool(s: Services, name: string): Services {
-  const db = createDb({
-    url: s.config.DATABASE_URL,
-    poolMax: s.config.DATABASE_POOL_MAX,
-    statementTimeoutMs: s.config.DATABASE_STATEMENT_TIMEOUT_MS,
-    acquireTimeoutMs: s.config.DATABASE_ACQUIRE_TIMEOUT_MS,
-    applicationName: name,
-    logger: s.logger.child({ component: 'db', pool: name }),
-  });
-  return { ...s, db };
+  return { ...s, db: createPool(s.config, s.logger, name) };
 }
 
 /**

@@ -2,8 +2,7 @@ import { DeadLetters } from '../lib/amqp/dead-letters.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createLogger } from '../lib/logger.ts';
 import { AmqpClient } from '../lib/amqp/connection.ts';
-import { Topology } from '../lib/amqp/topology.ts';
-import { unreachable } from '../lib/services.ts';
+import { topologyFor, unreachable } from '../lib/services.ts';
 
 const USAGE = `usage: npm run dlq -- <command>
   list             the dead letters: id, queue, reason, attempts, age
@@ -27,12 +26,7 @@ async function main(args: string[]): Promise<number> {
     console.error(unreachable('RabbitMQ', config.AMQP_URL, err).message);
     return 1;
   }
-  const topology = new Topology({
-    prefix: config.AMQP_PREFIX,
-    deliveryLimit: config.AMQP_DELIVERY_LIMIT,
-    retryDelaysMs: config.RETRY_DELAYS,
-  });
-  const dlq = new DeadLetters(amqp, topology);
+  const dlq = new DeadLetters(amqp, topologyFor(config));
   try {
     switch (command) {
       case 'list': {

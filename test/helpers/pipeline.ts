@@ -4,7 +4,6 @@ import type { ExchangeKey } from '../../lib/amqp/topology.ts';
 import { startApi, type RunningApi } from '../../api/server.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
 import { migrateLatest, type Db } from '../../lib/db.ts';
-import { deleteOwnKeys } from '../../lib/redis.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { connectServices, destroyScratchRun, type Services } from '../../lib/services.ts';
 import { startWorker, type RunningWorker } from '../../worker/worker.ts';
@@ -96,11 +95,6 @@ export async function startPipeline(
       await destroyScratchRun(services);
     },
   };
-}
-
-/** Deletes every Redis key of this run (the replay cache and locks), leaving other runs alone. */
-export function clearRedisPrefix(services: Services): Promise<void> {
-  return deleteOwnKeys(services.redis);
 }
 
 /** Removes what a run configured by `env` (from `isolatedEnv`) left: its queues, exchanges, Redis keys and database. */

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { buildProduct, writtenRows, type TestProduct } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
-import { clearRedisPrefix, startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
+import { deleteOwnKeys } from '../../lib/redis.ts';
+import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
 
 let p: TestPipeline;
 let product: TestProduct;
@@ -53,7 +54,7 @@ test('when the replay cache in Redis is gone, then PostgreSQL still replays the 
   const token = await p.token('no-cache');
   const key = randomUUID();
   const first = await postOrder(p.url, token, body(), { key });
-  await clearRedisPrefix(p.services);
+  await deleteOwnKeys(p.services.redis);
 
   const again = await postOrder(p.url, token, body(), { key });
 
@@ -220,7 +221,7 @@ test('when a key has expired, then it can be used for a new order', async (t) =>
     .db('idempotency_keys')
     .where({ principal: 'demo:expiry', key })
     .update({ expires_at: p.db.raw("now() - interval '1 minute'") });
-  await clearRedisPrefix(p.services);
+  await deleteOwnKeys(p.services.redis);
 
   const again = await postOrder(p.url, token, body(), { key });
 
