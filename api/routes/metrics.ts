@@ -1,6 +1,5 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import { QUEUES } from '../../lib/amqp/topology.ts';
 import {
   httpRequestDuration,
   idempotencyOutcomes,
@@ -63,12 +62,7 @@ function subscribeToProcessEvents(): void {
 export function metricsRouter(deps: ApiDeps): Router<ApiState> {
   subscribeToProcessEvents();
   watchOutbox(deps.db);
-  // The API is not handed the Topology; these names are the ones Topology.queue/deadLetterQueue give.
-  const prefix = deps.config.AMQP_PREFIX;
-  watchQueues(deps.amqp, {
-    queue: (key) => prefix + QUEUES[key].name,
-    deadLetterQueue: (key) => `${prefix}${QUEUES[key].name}.dead`,
-  });
+  watchQueues(deps.amqp, deps.topology);
   const router = new Router<ApiState>();
   router.get('/metrics', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
