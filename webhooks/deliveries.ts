@@ -2,7 +2,7 @@ import type { Db, Knex, Tx } from '../lib/db.ts';
 import { ConflictError, NotFoundError } from '../lib/errors.ts';
 import type { Viewer } from '../orders/order-queries.ts';
 import type { OrderStatus } from '../orders/order-status.ts';
-import { UUID } from './endpoints.ts';
+import { UUID } from '../lib/uuid.ts';
 import { EVENT_FOR_STATUS, type WebhookEventType } from './event-types.ts';
 
 /** The channel notifiers LISTEN on; a NOTIFY on it is delivered only when the transaction commits. */

@@ -4,6 +4,7 @@ import type { Viewer } from '../orders/order-queries.ts';
 import type { WebhookEventType } from './event-types.ts';
 import { generateSecret } from './signing.ts';
 import { findUrlProblem } from './url-safety.ts';
+import { UUID } from '../lib/uuid.ts';
 
 export interface EndpointRow {
   id: string;
@@ -216,5 +217,3 @@ export async function syncConfiguredEndpoint(
   const [row] = result.rows;
   return row.inserted ? 'created' : 'updated';
 }
-
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

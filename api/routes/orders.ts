@@ -7,8 +7,7 @@ import { listOrderEvents } from '../../orders/order-events.ts';
 import { findOrderForViewer, listOrders } from '../../orders/order-queries.ts';
 import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
 import { parseInput } from '../validation.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { UUID } from '../../lib/uuid.ts';
 
 export function orderBodySchema(maxItems: number, maxQuantity: number) {
   const line = z

@@ -9,8 +9,8 @@ import { bearerToken, type Auth, type Principal } from '../auth.ts';
 import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
 import { SseFeed } from '../sse.ts';
 import type { FeedSubscriber, StatusListener } from '../status-listener.ts';
+import { UUID } from '../../lib/uuid.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_ID = /^\d{1,15}$/;
 const STREAM_TOKEN_TTL_S = 60;
 const BATCH = 500;

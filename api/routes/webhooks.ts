@@ -11,8 +11,8 @@ import {
   rotateSecret,
   toEndpointView,
   updateEndpoint,
-  UUID,
 } from '../../webhooks/endpoints.ts';
+import { UUID } from '../../lib/uuid.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/event-types.ts';
 import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
 import { parseInput } from '../validation.ts';
