@@ -1,6 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import test from 'ava';
-import { buildProduct, waitForAllFinal, waitForFinal, type TestProduct } from '../helpers/factories.ts';
+import {
+  buildProduct,
+  waitForAllProcessed,
+  waitForProcessed,
+  type TestProduct,
+} from '../helpers/factories.ts';
 import { postOrder, type HttpResult } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 
@@ -114,7 +119,7 @@ test.serial(
       await until(async () => (await finalCount(p)) >= 250 || kills >= 5, 'some crashes under way', 60_000);
       killing = false;
       await killer;
-      await waitForAllFinal(
+      await waitForAllProcessed(
         p.db,
         orders.map((o) => o.body.id),
         90_000,
@@ -150,7 +155,7 @@ test.serial(
       const code = await exited(first);
       const doneAtExit = await finalCount(p);
       second = spawnWorker(p);
-      await waitForAllFinal(
+      await waitForAllProcessed(
         p.db,
         orders.map((o) => o.body.id),
         60_000,
@@ -193,7 +198,7 @@ test.serial(
       next = spawnWorker(p);
 
       t.is(code, 130);
-      t.is(await waitForFinal(p.db, order.body.id, 30_000), 'CONFIRMED');
+      t.is(await waitForProcessed(p.db, order.body.id, 30_000), 'CONFIRMED');
       t.is((await p.db('order_events').where({ order_id: order.body.id })).length, 3);
     } finally {
       slow.kill('SIGKILL');
