@@ -53,6 +53,9 @@ const clock = (iso) =>
     fractionalSecondDigits: 3,
   }).format(new Date(iso));
 
+const timeOfDay = (iso) =>
+  new Intl.DateTimeFormat(LOCALES[state.lang], { hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+
 const shortId = (id) => id.slice(0, 8);
 
 // ---------------------------------------------------------------- talking to the API
@@ -489,7 +492,7 @@ function mergeOrder(fresh) {
 const orderActions = createOrderActions({
   api,
   t,
-  clock,
+  timeOfDay,
   money,
   declineChosen: () => $('#decline').checked,
   onChanged: mergeOrder,

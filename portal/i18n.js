@@ -3,7 +3,7 @@
 export const MESSAGES = {
   es: {
     title: 'comanda — demo',
-    tagline: 'Pedidos en directo: de «Crear Pedido» a confirmado',
+    tagline: 'Pedidos en directo: de «Crear Pedido» a la entrega',
     skip: 'Saltar al pedido',
     customer: 'Cliente',
     language: 'Idioma',
@@ -107,7 +107,7 @@ export const MESSAGES = {
   },
   en: {
     title: 'comanda — demo',
-    tagline: 'Live orders: from “Crear Pedido” to confirmed',
+    tagline: 'Live orders: from “Crear Pedido” to delivery',
     skip: 'Skip to the order',
     customer: 'Customer',
     language: 'Language',

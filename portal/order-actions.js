@@ -22,7 +22,7 @@ import { isCancellable } from './lifecycle.js';
  * @typedef {object} ActionDeps
  * @property {(path: string, init?: { method?: string, body?: unknown }) => Promise<any>} api
  * @property {(key: string, params?: Record<string, unknown>) => string} t
- * @property {(iso: string) => string} clock
+ * @property {(iso: string) => string} timeOfDay  hours and minutes
  * @property {(cents: number, currency?: string) => string} money
  * @property {() => boolean} declineChosen  whether the page's "simulate a declined payment" box is ticked
  * @property {(order: OrderView) => void} onChanged  the order as the server answered
@@ -36,7 +36,7 @@ export function createOrderActions(deps) {
   /** @type {OrderView | null} */
   let order = null;
   let busy = false;
-  /** @type {{ key: string, params?: Record<string, unknown>, kind: string } | null} */
+  /** @type {{ key: string, params?: Record<string, unknown>, kind: string, fromStep?: boolean } | null} */
   let message = null;
 
   $('#cancel-order').addEventListener('click', () => void run('cancelling', cancel));
@@ -87,6 +87,7 @@ export function createOrderActions(deps) {
     panel.hidden = !order;
     if (!order) return;
     const awaiting = order.status === 'AWAITING_PAYMENT';
+    if (message?.key === 'paymentSent' && !awaiting) message = null; // the answer came before the 202 did
     show('#pay-order', awaiting);
     show('#pay-hint', awaiting);
     show('#cancel-order', isCancellable(order.status));
@@ -102,7 +103,7 @@ export function createOrderActions(deps) {
     /** @type {[string, string][]} */
     const facts = [];
     if (o.status === 'AWAITING_PAYMENT' && o.payment?.due_at) {
-      facts.push(['due', t('paymentDue', { time: deps.clock(o.payment.due_at) })]);
+      facts.push(['due', t('paymentDue', { time: deps.timeOfDay(o.payment.due_at) })]);
     }
     if (o.tracking_number) {
       facts.push(['tracking', t('shippedWith', { carrier: o.carrier, tracking: o.tracking_number })]);
@@ -131,8 +132,11 @@ export function createOrderActions(deps) {
    * @param {{ type: string, from_status: string | null, to_status: string | null }} e
    */
   function noteStep(e) {
-    if (e.type === 'PaymentDeclined') message = { key: 'declinedStillWaiting', kind: 'error' };
-    else if (e.to_status !== e.from_status) message = null;
+    if (e.type === 'PaymentDeclined')
+      message = { key: 'declinedStillWaiting', kind: 'error', fromStep: true };
+    // A new status makes a waiting note or an earlier decline old news; the server's answer to what the
+    // customer just pressed stays until they press again (the order may move on while that answer arrives).
+    else if (e.to_status !== e.from_status && (message?.kind === 'info' || message?.fromStep)) message = null;
   }
 
   return { render, noteStep };
