@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import type { Browser, Page } from 'playwright-core';
 import { buildProduct, stockOf } from '../helpers/factories.ts';
-import { http } from '../helpers/http.ts';
+import { sendJson } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import {
   createButton,
@@ -58,11 +58,13 @@ async function placeOrder(portal: Portal, sku: string, quantity: number, reach: 
 
 /** Changes an order's status as an admin would, through the API. */
 async function adminSetStatus(orderId: string, body: Record<string, string>) {
-  const res = await http(`${p.url}/orders/${orderId}/status`, {
-    method: 'PATCH',
-    headers: { authorization: `Bearer ${await p.token('ops', 'admin')}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+  const res = await sendJson(
+    'PATCH',
+    p.url,
+    `/orders/${orderId}/status`,
+    await p.token('ops', 'admin'),
+    body,
+  );
   if (res.status !== 200) throw new Error(`PATCH ${JSON.stringify(body)} answered ${res.status}`);
   return res.body;
 }
