@@ -10,7 +10,8 @@ import { ordersRouter } from './routes/orders.ts';
 import { portalRouter } from './routes/portal.ts';
 import { publicRouter } from './routes/public.ts';
 import { webhooksRouter } from './routes/webhooks.ts';
-import { streamRouter, type StreamDeps } from './routes/stream.ts';
+import { adminStreamRouter } from './routes/admin-stream.ts';
+import { createStreamTokens, streamRouter, type StreamDeps } from './routes/stream.ts';
 
 /** The Koa application: middleware order is request context → problem details → body → routes. */
 export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
@@ -30,11 +31,13 @@ export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
     }),
   );
   app.use(metricsRouter(deps).routes());
+  const streamTokens = createStreamTokens(deps.config);
   // The stream router comes before the orders router, which would read `/orders/stream` as an order id.
   for (const router of [
     portalRouter(),
     publicRouter(deps),
-    streamRouter(deps),
+    streamRouter(deps, streamTokens),
+    adminStreamRouter(deps, streamTokens),
     ordersRouter(deps),
     orderActionsRouter(deps),
     adminRouter(deps),

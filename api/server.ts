@@ -2,6 +2,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfirmPublisher } from '../lib/amqp/publisher.ts';
 import type { Services } from '../lib/services.ts';
+import { PgListener } from '../lib/pg-listener.ts';
+import { ADMIN_EVENTS_CHANNEL, recordDeadLetter } from '../operations/admin-feed.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
 import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
 import { createApp } from './app.ts';
@@ -42,8 +44,21 @@ export async function startApi(services: Services, options: { port?: number } = 
       })
     : undefined;
   relay?.start();
-  const statusListener = new StatusListener(amqp, topology, logger.child({ component: 'status-listener' }));
+  const statusListener = new StatusListener(
+    amqp,
+    topology,
+    logger.child({ component: 'status-listener' }),
+    async (dead) => void (await recordDeadLetter(db, dead)),
+  );
   statusListener.start();
+  // Events of the operations feed that no message announces (a webhook endpoint disabled) wake it through NOTIFY.
+  const adminEvents = new PgListener(
+    db,
+    ADMIN_EVENTS_CHANNEL,
+    () => statusListener.notifyOperators(),
+    logger.child({ component: 'admin-events-listener' }),
+  );
+  await adminEvents.start();
 
   const app = createApp({
     config,
@@ -84,6 +99,7 @@ export async function startApi(services: Services, options: { port?: number } = 
         connections.closeIdle();
       });
       await relay?.stop();
+      await adminEvents.close();
       amqp.remove(publisher);
     },
   };

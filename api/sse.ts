@@ -2,12 +2,25 @@ import { PassThrough } from 'node:stream';
 import type { Logger } from '../lib/logger.ts';
 import type { ApiContext } from './context.ts';
 
-export interface SseFeedOptions<E extends { id: number }> {
-  /** Reads what happened after `afterId`, oldest first; fewer than `batchSize` rows means "nothing more". */
-  read(afterId: number): Promise<E[]>;
-  batchSize: number;
-  /** The id of the last event the client already has (from `Last-Event-ID`), or where a fresh feed starts. */
-  cursor: number;
+/** What one read of a feed found. */
+export interface SseBatch<E> {
+  /** Oldest first. */
+  events: E[];
+  /** Whether more may be read at once (a full batch). */
+  more: boolean;
+  /** Whether something is there that cannot be sent yet: read again in a moment even if nobody wakes the feed. */
+  pending?: boolean;
+}
+
+export interface SseFeedOptions<E extends { id: number | string }, C> {
+  /** Reads what happened after `cursor`, oldest first. */
+  read(cursor: C): Promise<SseBatch<E>>;
+  /** The cursor just after `event`. */
+  cursorOf(event: E): C;
+  /** Where the client stands (from `Last-Event-ID`), or where a fresh feed starts. */
+  cursor: C;
+  /** How soon a feed with pending events reads again. */
+  pendingRetryMs?: number;
   log: Logger;
   /** How often a comment line goes out on an idle stream, so proxies and load balancers keep it open. */
   heartbeatMs?: number;
@@ -21,9 +34,10 @@ export interface SseFeedOptions<E extends { id: number }> {
  * `Last-Event-ID` misses nothing and sees nothing twice. Reads never overlap: wake-ups during a read fold into
  * one more read. If the trace cannot be read, the stream ends and the client reconnects where it stopped.
  */
-export class SseFeed<E extends { id: number }> {
+export class SseFeed<E extends { id: number | string }, C> {
   private readonly out = new PassThrough();
-  private cursor: number;
+  private cursor: C;
+  private pendingTimer: NodeJS.Timeout | undefined;
   private reading = false;
   private again = false;
   private closed = false;
@@ -32,7 +46,7 @@ export class SseFeed<E extends { id: number }> {
   private readonly opened = Date.now();
   private readonly closeHandlers: (() => void)[] = [];
 
-  constructor(private readonly options: SseFeedOptions<E>) {
+  constructor(private readonly options: SseFeedOptions<E, C>) {
     this.cursor = options.cursor;
     // Writing to a stream the client already dropped is harmless; `close` follows from the response.
     this.out.on('error', () => {});
@@ -77,6 +91,7 @@ export class SseFeed<E extends { id: number }> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearTimeout(this.pendingTimer);
     if (!this.out.destroyed) this.out.end();
     this.options.log.info({ events: this.sent, ms: Date.now() - this.opened }, 'stream closed');
     for (const h of this.closeHandlers) h();
@@ -88,19 +103,25 @@ export class SseFeed<E extends { id: number }> {
 
   private async drain(): Promise<void> {
     try {
+      let pending = false;
       do {
         this.again = false;
         for (;;) {
           const batch = await this.options.read(this.cursor);
           if (this.closed) return;
-          for (const event of batch) {
+          for (const event of batch.events) {
             this.write(`id: ${event.id}\ndata: ${JSON.stringify(event)}\n\n`);
-            this.cursor = event.id;
+            this.cursor = this.options.cursorOf(event);
             this.sent++;
           }
-          if (batch.length < this.options.batchSize) break;
+          pending = batch.pending ?? false;
+          if (!batch.more) break;
         }
       } while (this.again && !this.closed);
+      if (pending && !this.closed) {
+        clearTimeout(this.pendingTimer);
+        this.pendingTimer = setTimeout(() => this.notify(), this.options.pendingRetryMs ?? 50);
+      }
     } catch (err) {
       this.options.log.warn({ err }, 'stream could not read the trace; ending it so the client resumes');
       this.close();

@@ -1,6 +1,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { AmqpAttachment, AmqpClient } from '../lib/amqp/connection.ts';
-import type { Topology } from '../lib/amqp/topology.ts';
+import { DEAD_AT_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER } from '../lib/amqp/consumer.ts';
+import { QUEUES, type QueueKey, type Topology } from '../lib/amqp/topology.ts';
 import type { Logger } from '../lib/logger.ts';
 
 /** An open live feed (an SSE stream) as the listener sees it: what it follows, and how to wake or end it. */
@@ -11,17 +12,29 @@ export interface FeedSubscriber {
   customerId?: string;
   /** Follows every order (an admin's feed). */
   allOrders?: boolean;
+  /** Follows everything an operator is told of: orders, stock, dead letters, disabled endpoints. */
+  operations?: boolean;
   /** Something may have happened to what it follows: read the trace again from where it stopped. */
   notify(): void;
   /** The API is shutting down: end the feed. */
   close(): void;
 }
 
+/** A message that was dead-lettered, as the listener heard of it. */
+export interface DeadLetterHeard {
+  messageId: string;
+  queue: string;
+  reason: string;
+  type: string | null;
+  deadAt: string;
+}
+
 /**
  * How an API instance learns that an order changed: its own exclusive, auto-delete queue bound to the
  * `order.created` and `order.status-changed` fanout exchanges, consumed without acks (a lost message costs
  * nothing: the trace in PostgreSQL is the truth, and every feed re-reads it on each wake-up). After a reconnect
- * every feed is woken, since messages published while the queue did not exist are gone.
+ * every feed is woken, since messages published while the queue did not exist are gone. The same queue is bound to
+ * the dead-letter exchange, so operators' feeds hear of each dead-lettered message (`onDeadLetter` records it).
  */
 export class StatusListener implements AmqpAttachment {
   readonly name = 'status-listener';
@@ -30,11 +43,13 @@ export class StatusListener implements AmqpAttachment {
   private readonly byOrder = new Map<string, Set<FeedSubscriber>>();
   private readonly byCustomer = new Map<string, Set<FeedSubscriber>>();
   private readonly everything = new Set<FeedSubscriber>();
+  private readonly operators = new Set<FeedSubscriber>();
 
   constructor(
     private readonly client: AmqpClient,
     private readonly topology: Topology,
     private readonly logger: Logger,
+    private readonly onDeadLetter: (dead: DeadLetterHeard) => Promise<void> = () => Promise.resolve(),
   ) {}
 
   start(): void {
@@ -58,6 +73,9 @@ export class StatusListener implements AmqpAttachment {
       'orderStatusChanged',
       'orderPaymentEvents',
     ]);
+    for (const key of Object.keys(QUEUES) as QueueKey[]) {
+      await ch.bindQueue(queue, this.topology.exchange('deadLetter'), this.topology.queue(key));
+    }
     await ch.consume(queue, (msg) => msg && this.dispatch(msg), { noAck: true });
     this.channel = ch;
     ch.once('close', () => {
@@ -79,7 +97,9 @@ export class StatusListener implements AmqpAttachment {
     if (s.orderId) addTo(this.byOrder, s.orderId, s);
     if (s.customerId) addTo(this.byCustomer, s.customerId, s);
     if (s.allOrders) this.everything.add(s);
+    if (s.operations) this.operators.add(s);
     return () => {
+      this.operators.delete(s);
       this.subscribers.delete(s);
       if (s.orderId) removeFrom(this.byOrder, s.orderId, s);
       if (s.customerId) removeFrom(this.byCustomer, s.customerId, s);
@@ -93,7 +113,16 @@ export class StatusListener implements AmqpAttachment {
     for (const s of [...this.subscribers]) s.close();
   }
 
+  /** Something an operator is told of happened outside the order exchanges: wake the operators' feeds. */
+  notifyOperators(): void {
+    for (const s of this.operators) s.notify();
+  }
+
   private dispatch(msg: ConsumeMessage): void {
+    if (msg.fields.exchange === this.topology.exchange('deadLetter')) {
+      this.heardDeadLetter(msg);
+      return;
+    }
     let orderId: unknown;
     let customerId: unknown;
     try {
@@ -110,10 +139,30 @@ export class StatusListener implements AmqpAttachment {
       );
       return;
     }
-    const woken = new Set<FeedSubscriber>(this.everything);
+    const woken = new Set<FeedSubscriber>([...this.everything, ...this.operators]);
     if (typeof orderId === 'string') for (const s of this.byOrder.get(orderId) ?? []) woken.add(s);
     if (typeof customerId === 'string') for (const s of this.byCustomer.get(customerId) ?? []) woken.add(s);
     for (const s of woken) s.notify();
+  }
+
+  private heardDeadLetter(msg: ConsumeMessage): void {
+    const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
+    const death = (
+      headers['x-death'] as { queue?: string; reason?: string; count?: number }[] | undefined
+    )?.[0];
+    const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
+    const dead: DeadLetterHeard = {
+      messageId: text(msg.properties.messageId) ?? 'unknown',
+      queue: text(headers[DEAD_QUEUE_HEADER]) ?? death?.queue ?? msg.fields.routingKey,
+      reason: text(headers[DEAD_REASON_HEADER]) ?? death?.reason ?? 'dead-lettered',
+      type: text(msg.properties.type) ?? null,
+      deadAt: text(headers[DEAD_AT_HEADER]) ?? `death-${death?.count ?? 0}`,
+    };
+    this.onDeadLetter(dead).then(
+      () => this.notifyOperators(),
+      (err: unknown) =>
+        this.logger.warn({ err, messageId: dead.messageId }, 'could not record a dead letter'),
+    );
   }
 }
 

@@ -169,7 +169,12 @@ export interface OrderPage {
 export async function listOrders(
   db: Db,
   viewer: Viewer,
-  options: { limit: number; cursor?: string | undefined },
+  options: {
+    limit: number;
+    cursor?: string | undefined;
+    status?: OrderStatus | undefined;
+    customer?: string | undefined;
+  },
 ): Promise<OrderPage> {
   const q = ordersWithPayment(db)
     .orderBy([
@@ -178,6 +183,8 @@ export async function listOrders(
     ])
     .limit(options.limit + 1);
   if (!viewer.admin) void q.where('o.customer_id', viewer.sub);
+  else if (options.customer) void q.where('o.customer_id', options.customer);
+  if (options.status) void q.where('o.status', options.status);
   if (options.cursor) {
     void q.whereRaw('(o.created_at, o.id) < (select created_at, id from orders where id = ?)', [
       options.cursor,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { IdempotencyKeyMissingError, NotFoundError, UnsupportedMediaTypeError } from '../../lib/errors.ts';
 import { createOrder } from '../../orders/create-order.ts';
 import { fingerprintRequest, parseIdempotencyKey, runIdempotent } from '../../orders/idempotency.ts';
+import { ORDER_STATUSES } from '../../orders/lifecycle.ts';
 import { listOrderEvents } from '../../orders/order-events.ts';
 import { findOrderForViewer, listOrders } from '../../orders/order-queries.ts';
 import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
@@ -49,6 +50,9 @@ export function orderBodySchema(maxItems: number, maxQuantity: number) {
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().regex(UUID, 'must be a next_cursor value from a previous page').optional(),
+  status: z.enum(ORDER_STATUSES).optional(),
+  /** Admins only: one customer's orders (a customer always sees only their own). */
+  customer: z.string().min(1).max(200).optional(),
 });
 
 export function ordersRouter(deps: ApiDeps): Router<ApiState> {

@@ -32,9 +32,11 @@ export interface StreamDeps {
  *
  * Register this router before the orders router: `/orders/stream` would otherwise read as the order "stream".
  */
-export function streamRouter(deps: ApiDeps & StreamDeps): Router<ApiState> {
+export function streamRouter(
+  deps: ApiDeps & StreamDeps,
+  streamTokens = createStreamTokens(deps.config),
+): Router<ApiState> {
   const router = new Router<ApiState>();
-  const streamTokens = createStreamTokens(deps.config);
 
   router.post('/stream-tokens', requireAuth(deps.auth), async (ctx: ApiContext) => {
     ctx.set('Cache-Control', 'no-store');
@@ -62,8 +64,11 @@ export function streamRouter(deps: ApiDeps & StreamDeps): Router<ApiState> {
 function openFeed(ctx: ApiContext, deps: ApiDeps & StreamDeps, scope: FeedScope, after: number): void {
   const log = ctx.state.log.child({ stream: 'orderId' in scope ? scope.orderId : 'orders' });
   const feed = new SseFeed({
-    read: (afterId) => orderEventsAfter(deps.db, scope, afterId, BATCH),
-    batchSize: BATCH,
+    read: async (afterId: number) => {
+      const events = await orderEventsAfter(deps.db, scope, afterId, BATCH);
+      return { events, more: events.length === BATCH };
+    },
+    cursorOf: (event) => event.id,
     cursor: after,
     log,
   });
@@ -81,10 +86,16 @@ function openFeed(ctx: ApiContext, deps: ApiDeps & StreamDeps, scope: FeedScope,
 }
 
 /** `Last-Event-ID` (sent by EventSource when it reconnects), else the `last_event_id` query parameter. */
-function lastEventId(ctx: ApiContext): number | undefined {
+export function givenLastEventId(ctx: ApiContext): { value: string; field: string } | undefined {
   const header = ctx.get('Last-Event-ID');
   const query = typeof ctx.query.last_event_id === 'string' ? ctx.query.last_event_id : '';
-  const given = header || query;
+  const value = header || query;
+  return value ? { value, field: header ? 'Last-Event-ID' : 'last_event_id' } : undefined;
+}
+
+function lastEventId(ctx: ApiContext): number | undefined {
+  const given = givenLastEventId(ctx)?.value;
+  const header = ctx.get('Last-Event-ID');
   if (!given) return undefined;
   if (!EVENT_ID.test(given)) {
     throw new ValidationError('Last-Event-ID must be the id of an event this stream sent', [
@@ -94,7 +105,12 @@ function lastEventId(ctx: ApiContext): number | undefined {
   return Number(given);
 }
 
-async function streamPrincipal(ctx: ApiContext, auth: Auth, streamTokens: StreamTokens): Promise<Principal> {
+/** The caller of a stream route: a bearer token, or `access_token` (a stream token or the JWT itself). */
+export async function streamPrincipal(
+  ctx: ApiContext,
+  auth: Auth,
+  streamTokens: StreamTokens,
+): Promise<Principal> {
   const query = typeof ctx.query.access_token === 'string' ? ctx.query.access_token : '';
   const token = ctx.get('Authorization') || !query ? bearerToken(ctx.get('Authorization')) : query;
   const principal = streamTokens.isStreamToken(token)
