@@ -115,7 +115,7 @@ export function serviceCpu(): Map<string, Map<number, number>> {
   const byService = new Map<string, Map<number, number>>(
     Object.keys(SERVICE_COMMANDS).map((name) => [name, new Map()]),
   );
-  let pids: string[] = [];
+  let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
   } catch {
