@@ -24,6 +24,19 @@ export const httpRequestDuration = new Histogram({
   registers: [registry],
 });
 
+const dbQueries = new Counter({
+  name: 'comanda_db_queries_total',
+  help: 'Statements sent to PostgreSQL (round trips, BEGIN and COMMIT included), by connection pool.',
+  labelNames: ['pool'] as const,
+  registers: [registry],
+});
+
+/** Counts every statement `db` sends, under `pool`: the round trips per order in the benchmark's cost model. */
+export function countQueries(db: Db, pool: string): void {
+  const counter = dbQueries.labels({ pool });
+  db.on('query', () => counter.inc());
+}
+
 export const ordersCreated = new Counter({
   name: 'comanda_orders_created_total',
   help: 'Orders accepted (201) by POST /orders; idempotent replays are not counted again.',

@@ -3,6 +3,7 @@ import { Topology } from './amqp/topology.ts';
 import type { Config } from './config.ts';
 import { createDb, dropDatabase, ensureDatabase, type Db } from './db.ts';
 import type { Logger } from './logger.ts';
+import { countQueries } from './metrics.ts';
 import { connectRedis, createRedis, deleteOwnKeys, type Redis } from './redis.ts';
 
 /** A dependency that cannot be reached at start: its message is the one line an operator needs. */
@@ -104,7 +105,7 @@ export function topologyFor(config: Config): Topology {
 }
 
 function createPool(config: Config, logger: Logger, name: string): Db {
-  return createDb({
+  const db = createDb({
     url: config.DATABASE_URL,
     poolMax: config.DATABASE_POOL_MAX,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
@@ -112,6 +113,8 @@ function createPool(config: Config, logger: Logger, name: string): Db {
     applicationName: name,
     logger: logger.child({ component: 'db', pool: name }),
   });
+  countQueries(db, name);
+  return db;
 }
 
 /**
