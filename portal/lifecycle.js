@@ -81,3 +81,14 @@ export function expectedNext(status) {
   }
   return next;
 }
+
+/**
+ * The statuses `actor` may move an order in `status` to now, in the table's order.
+ * @param {string} status
+ * @param {string} actor  admin | operations
+ * @returns {string[]}
+ */
+export function allowedMoves(status, actor) {
+  if (!lifecycle) return [];
+  return lifecycle.transitions.filter((t) => t.from === status && t.actors.includes(actor)).map((t) => t.to);
+}

@@ -30,7 +30,7 @@ const CSP = [
 ].join('; ');
 
 /**
- * The demo portal: `/` is its page and `/portal/<file>` its scripts and styles, plain files with no build step.
+ * The demo portal: `/` is the customer's page, `/admin` the operations console, and `/portal/<file>` its scripts and styles, plain files with no build step.
  * Only files present in portal/ at start are served (no path from the request ever reaches the file system);
  * they are read on each request, so an edit shows on reload, and revalidated with an ETag.
  */
@@ -55,9 +55,11 @@ export function portalRouter(): Router<ApiState> {
   };
 
   router.get('/', (ctx: ApiContext) => send(ctx, 'index.html'));
+  // The operations console: the page itself holds no data, so it is served to anyone; it signs in before it reads.
+  router.get('/admin', (ctx: ApiContext) => send(ctx, 'admin.html'));
   router.get('/portal/:file', async (ctx: ApiContext) => {
     const file = (ctx.params as { file?: string }).file ?? '';
-    if (!files.has(file) || file === 'index.html') throw new NotFoundError(`No portal file ${file}`);
+    if (!files.has(file) || file.endsWith('.html')) throw new NotFoundError(`No portal file ${file}`);
     await send(ctx, file);
   });
   return router;
