@@ -64,10 +64,14 @@ export function createOrderDetail({ client, actor, onStatus }) {
       items.append(li);
     }
     const facts = [`${t('total')}: ${money(order.total, order.currency)}`];
-    if (order.payment) facts.push(t('paymentLine', { method: order.payment.method, status: order.payment.status }));
-    if (order.payment?.refund) facts.push(t('refundLine', { amount: money(order.payment.refund.amount, order.currency) }));
-    if (order.tracking_number) facts.push(t('shippedWith', { carrier: order.carrier, tracking: order.tracking_number }));
-    if (order.cancel_reason) facts.push(t('cancelledBecause', { reason: t(`reason.${order.cancel_reason}`) }));
+    if (order.payment)
+      facts.push(t('paymentLine', { method: order.payment.method, status: order.payment.status }));
+    if (order.payment?.refund)
+      facts.push(t('refundLine', { amount: money(order.payment.refund.amount, order.currency) }));
+    if (order.tracking_number)
+      facts.push(t('shippedWith', { carrier: order.carrier, tracking: order.tracking_number }));
+    if (order.cancel_reason)
+      facts.push(t('cancelledBecause', { reason: t(`reason.${order.cancel_reason}`) }));
     $('#detail-payment').textContent = facts.join(' · ');
     renderActions();
   }

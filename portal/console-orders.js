@@ -52,7 +52,8 @@ export function createOrdersTable({ client, onOpen, selectedId }) {
 
   /** @param {ConsoleOrder} o */
   const matches = (o) =>
-    (!filters.status || o.status === filters.status) && (!filters.customer || o.customer_id === filters.customer);
+    (!filters.status || o.status === filters.status) &&
+    (!filters.customer || o.customer_id === filters.customer);
 
   /**
    * A new order from the feed: read it and put it on top, if the filters let it in.

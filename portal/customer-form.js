@@ -82,7 +82,8 @@ export function createOrderForm({ client, customer, onOrderCreated }) {
   }
 
   /** @returns {HTMLInputElement[]} */
-  const quantityInputs = () => [...document.querySelectorAll('#products .qty')].map((i) => /** @type {any} */ (i));
+  const quantityInputs = () =>
+    [...document.querySelectorAll('#products .qty')].map((i) => /** @type {any} */ (i));
 
   function chosenItems() {
     const items = [];
@@ -127,7 +128,11 @@ export function createOrderForm({ client, customer, onOrderCreated }) {
       return say(message, t('badQuantity', { max: MAX_QUANTITY }), 'error');
     }
     // A pay-later order takes its card afterwards (Pagar), where the decline option applies again.
-    const payment = checked('#pay-later') ? { method: 'later' } : checked('#decline') ? { token: 'tok_decline' } : undefined;
+    const payment = checked('#pay-later')
+      ? { method: 'later' }
+      : checked('#decline')
+        ? { token: 'tok_decline' }
+        : undefined;
     const body = { items, ...(payment ? { payment } : {}) };
     // The key belongs to this exact order: a retry (or a new click after a failure) of the same order reuses it,
     // so however often it is sent, one order is created. A changed order gets a new key.
@@ -141,7 +146,11 @@ export function createOrderForm({ client, customer, onOrderCreated }) {
       const deadline = Date.now() + 120_000;
       for (let attempt = 0; ; attempt++) {
         try {
-          const order = await client.api('/orders', { method: 'POST', body, headers: { 'Idempotency-Key': key } });
+          const order = await client.api('/orders', {
+            method: 'POST',
+            body,
+            headers: { 'Idempotency-Key': key },
+          });
           // The form keeps what was chosen, so the same order can be placed again at once; its next click is a
           // new order with a new key.
           draft = null;
@@ -201,4 +210,6 @@ export function createOrderForm({ client, customer, onOrderCreated }) {
 }
 
 /** @param {string} selector */
-const checked = (selector) => $(/** @type {string} */ (selector)) instanceof HTMLInputElement && /** @type {HTMLInputElement} */ ($(selector)).checked;
+const checked = (selector) =>
+  $(/** @type {string} */ (selector)) instanceof HTMLInputElement &&
+  /** @type {HTMLInputElement} */ ($(selector)).checked;

@@ -31,7 +31,8 @@ export function renderOrderList(orders, selectedId, onSelect) {
     button.className = 'order-row';
     button.dataset.orderId = o.id;
     if (selectedId === o.id) button.setAttribute('aria-current', 'true');
-    const tracking = o.status === 'SHIPPED' && o.tracking_number ? ` · ${o.carrier ?? ''} ${o.tracking_number}` : '';
+    const tracking =
+      o.status === 'SHIPPED' && o.tracking_number ? ` · ${o.carrier ?? ''} ${o.tracking_number}` : '';
     button.setAttribute(
       'aria-label',
       `${t('openOrder', { id: shortId(o.id) })}: ${t(`status.${o.status}`)}${tracking}`,

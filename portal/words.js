@@ -40,7 +40,10 @@ export function translatePage(titleKey = 'title') {
     el.setAttribute('aria-label', t(/** @type {HTMLElement} */ (el).dataset.i18nLabel ?? ''));
   }
   for (const button of document.querySelectorAll('[data-lang]')) {
-    button.setAttribute('aria-pressed', String(/** @type {HTMLElement} */ (button).dataset.lang === language.lang));
+    button.setAttribute(
+      'aria-pressed',
+      String(/** @type {HTMLElement} */ (button).dataset.lang === language.lang),
+    );
   }
 }
 
@@ -62,11 +65,15 @@ export const clock = (iso) =>
 
 /** @param {string} iso  hours and minutes */
 export const timeOfDay = (iso) =>
-  new Intl.DateTimeFormat(LOCALES[language.lang], { hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+  new Intl.DateTimeFormat(LOCALES[language.lang], { hour: '2-digit', minute: '2-digit' }).format(
+    new Date(iso),
+  );
 
 /** @param {string} iso  day and time */
 export const dateTime = (iso) =>
-  new Intl.DateTimeFormat(LOCALES[language.lang], { dateStyle: 'short', timeStyle: 'medium' }).format(new Date(iso));
+  new Intl.DateTimeFormat(LOCALES[language.lang], { dateStyle: 'short', timeStyle: 'medium' }).format(
+    new Date(iso),
+  );
 
 /** @param {string} id */
 export const shortId = (id) => id.slice(0, 8);

@@ -84,3 +84,74 @@ export async function timelineSteps(page: Page): Promise<string[]> {
     .locator('#timeline li.step[data-step]')
     .evaluateAll((lis: any[]) => lis.map((li) => String(li.dataset.step)));
 }
+
+export interface Console {
+  page: Page;
+  pageErrors: string[];
+  /** The ids of every event the page's feeds received, in order (repeats included). */
+  feedIds(): Promise<string[]>;
+  /** Every status the order detail's badge has shown, in order. */
+  detailHistory(): Promise<string[]>;
+  /** The orders table's row of `orderId`. */
+  row(orderId: string): ReturnType<Page['locator']>;
+}
+
+/**
+ * Opens the operations console at `baseUrl`/admin in a browser context of its own and signs in as the demo admin
+ * (unless `signIn: false`); resolves once its live feed is open.
+ */
+export async function openConsole(
+  t: ExecutionContext,
+  browser: Browser,
+  baseUrl: string,
+  options: {
+    signIn?: boolean;
+    viewport?: { width: number; height: number };
+    locale?: string;
+    /** The feed opens and says nothing, ever: the page goes stale. */
+    deafFeed?: boolean;
+  } = {},
+): Promise<Console> {
+  const context = await browser.newContext({
+    viewport: options.viewport ?? { width: 1280, height: 900 },
+    locale: options.locale ?? 'es-ES',
+  });
+  t.teardown(() => context.close());
+  await context.addInitScript({
+    content: `
+      window.feedIds = [];
+      const NativeEventSource = window.EventSource;
+      window.EventSource = class extends NativeEventSource {
+        constructor(url, init) {
+          super(url, init);
+          this.addEventListener('message', (e) => window.feedIds.push(e.lastEventId));
+        }
+      };
+      window.detailHistory = [];
+      new MutationObserver(() => {
+        const text = document.querySelector('#detail-status')?.textContent ?? '';
+        if (text && window.detailHistory.at(-1) !== text) window.detailHistory.push(text);
+      }).observe(document, { subtree: true, childList: true, characterData: true });`,
+  });
+  if (options.deafFeed) {
+    await context.route('**/admin/stream**', (route) =>
+      route.fulfill({ status: 200, contentType: 'text/event-stream', body: 'retry: 600000\n\n' }),
+    );
+  }
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await page.goto(`${baseUrl}/admin`);
+  if (options.signIn !== false) {
+    await page.locator('#signin-demo').click();
+    if (options.deafFeed) await page.locator('#orders-body tr').first().waitFor();
+    else await page.locator('#feed-state[data-state="live"]').waitFor();
+  }
+  return {
+    page,
+    pageErrors,
+    feedIds: () => page.evaluate<string[]>('window.feedIds.slice()'),
+    detailHistory: () => page.evaluate<string[]>('window.detailHistory.slice()'),
+    row: (orderId) => page.locator(`#orders-body tr[data-order-id="${orderId}"]`),
+  };
+}
