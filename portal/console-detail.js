@@ -143,7 +143,9 @@ export function createOrderDetail({ client, actor, onStatus }) {
     for (const e of events) {
       const li = document.createElement('li');
       li.dataset.step = e.type;
-      li.textContent = `${clock(e.created_at)} · ${t(`step.${e.type}`)}${e.to_status ? ` → ${t(`status.${e.to_status}`)}` : ''}`;
+      const step = t(`step.${e.type}`);
+      const status = e.to_status ? t(`status.${e.to_status}`) : '';
+      li.textContent = `${clock(e.created_at)} · ${step}${status && status !== step ? ` → ${status}` : ''}`;
       list.append(li);
     }
   }
