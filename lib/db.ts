@@ -22,6 +22,11 @@ export interface DbOptions {
   applicationName?: string;
   /** Where knex's own warnings go (connection errors while PostgreSQL is away); silent when absent. */
   logger?: Logger;
+  /**
+   * Session settings of every connection (`SET key = value` at connect, in the startup packet: no round trip),
+   * such as `comanda.outbox_notify`.
+   */
+  settings?: Record<string, string>;
 }
 
 /** A knex instance on PostgreSQL, with a statement timeout so no query holds a connection forever. */
@@ -32,6 +37,13 @@ export function createDb(options: DbOptions): Db {
       connectionString: options.url,
       application_name: options.applicationName ?? 'comanda',
       statement_timeout: options.statementTimeoutMs || undefined,
+      ...(options.settings && Object.keys(options.settings).length
+        ? {
+            options: Object.entries(options.settings)
+              .map(([k, v]) => `-c ${k}=${v}`)
+              .join(' '),
+          }
+        : {}),
       connectionTimeoutMillis: 5000,
     },
     pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },

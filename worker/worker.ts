@@ -1,5 +1,6 @@
 import { PermanentMessageError } from '../lib/errors.ts';
 import { QueueConsumer, type IncomingMessage } from '../lib/amqp/consumer.ts';
+import { ConfirmPublisher } from '../lib/amqp/publisher.ts';
 import type { QueueKey } from '../lib/amqp/topology.ts';
 import { isTransientDbError } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -10,6 +11,7 @@ import type { OrderDeps, StepContext } from '../orders/order-steps.ts';
 import { SimulatedPaymentGateway, type PaymentGateway } from '../orders/payment-gateway.ts';
 import { processOrder } from '../orders/process-order.ts';
 import { payOrder, refundOrder } from '../orders/take-payment.ts';
+import { relayFor } from '../relay/outbox-relay.ts';
 import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
 import { instrumentConsumer, instrumentPayments, recordOrderSteps } from './instrumentation.ts';
 
@@ -47,11 +49,24 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     paymentWindowS: config.PAYMENT_WINDOW_S,
   };
 
+  // The worker publishes what its steps commit through a relay of its own, kicked after each message: no NOTIFY
+  // round through PostgreSQL, and no wait for another process's relay.
+  const publisher = config.RELAY_ENABLED ? new ConfirmPublisher(amqp, topology) : undefined;
+  publisher?.start();
+  const relay = publisher ? relayFor(services, publisher, { housekeeping: false }) : undefined;
+  relay?.start();
+
   const consume = (queue: QueueKey, handlers: Record<string, Handler>) => {
     const consumer = new QueueConsumer(amqp, topology, {
       queue,
       prefetch: config.AMQP_PREFETCH,
-      handler: (message) => handleEnvelope(message, handlers, logger),
+      handler: async (message) => {
+        try {
+          await handleEnvelope(message, handlers, logger);
+        } finally {
+          relay?.kick();
+        }
+      },
       logger,
     });
     instrumentConsumer(consumer, queue);
@@ -89,7 +104,11 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
   let sweeping: Promise<unknown> = Promise.resolve();
   const sweep = setInterval(() => {
     sweeping = cancelOverduePayments(deps).then(
-      (n) => n && logger.info({ cancelled: n }, 'orders cancelled: payment window passed'),
+      (n) => {
+        if (!n) return;
+        logger.info({ cancelled: n }, 'orders cancelled: payment window passed');
+        relay?.kick();
+      },
       (err: unknown) => logger.warn({ err }, 'payment window sweep failed; will try again'),
     );
   }, config.PAYMENT_SWEEP_INTERVAL_MS);
@@ -101,6 +120,10 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     async stop() {
       clearInterval(sweep);
       await Promise.all([consumer.stop(), commands.stop(), sweeping]);
+      // What the last messages committed goes out before the relay stops (else the next relay's sweep sends it).
+      await relay?.drain();
+      await relay?.stop();
+      if (publisher) amqp.remove(publisher);
     },
   };
 }
