@@ -3,6 +3,7 @@ import { ConflictError, NotFoundError } from '../lib/errors.ts';
 import type { Viewer } from '../orders/order-queries.ts';
 import type { OrderStatus } from '../orders/order-status.ts';
 import { UUID } from '../lib/uuid.ts';
+import { currentTraceparent } from '../lib/telemetry.ts';
 import { EVENT_FOR_STATUS, type WebhookEventType } from './event-types.ts';
 
 /** The channel notifiers LISTEN on; a NOTIFY on it is delivered only when the transaction commits. */
@@ -70,7 +71,8 @@ export function orderWebhooksInsert(tx: Tx, order: OrderForWebhooks): Knex.Raw |
         [order.id],
       );
   return tx.raw(
-    `insert into webhook_deliveries (endpoint_id, order_id, event_type, payload, correlation_id, created_at)
+    `insert into webhook_deliveries (endpoint_id, order_id, event_type, payload, correlation_id, traceparent,
+                                     created_at)
      select e.id, ?, ?,
             jsonb_build_object(
               'type', ?::text,
@@ -79,7 +81,7 @@ export function orderWebhooksInsert(tx: Tx, order: OrderForWebhooks): Knex.Raw |
                 'items', ?,
                 'created_at', to_char(o.created_at at time zone 'UTC', ${ISO}),
                 'updated_at', to_char(now() at time zone 'UTC', ${ISO}))),
-            ?, clock_timestamp()
+            ?, ?, clock_timestamp()
        from webhook_endpoints e,
             (select coalesce((select created_at from orders where id = ?), now()) as created_at) o
       where e.enabled and ? = any(e.event_types) and (e.owner = 'operations' or e.customer_id = ?)`,
@@ -90,6 +92,8 @@ export function orderWebhooksInsert(tx: Tx, order: OrderForWebhooks): Knex.Raw |
       JSON.stringify(data),
       items,
       order.correlationId ?? null,
+      // The span of the status change (with tracing on): the notifier's attempts continue its trace.
+      currentTraceparent() ?? null,
       order.id,
       type,
       order.customer_id,

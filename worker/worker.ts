@@ -5,7 +5,8 @@ import { parseOrderCreated } from '../orders/messages.ts';
 import { SimulatedPaymentGateway, type PaymentGateway } from '../orders/payment-gateway.ts';
 import { processOrder, type CompletedStep } from '../orders/process-order.ts';
 import { isTransientDbError } from '../lib/db.ts';
-import { instrumentConsumer, instrumentPayments, recordOrderSteps } from './instrumentation.ts';
+import { currentTraceparent } from '../lib/telemetry.ts';
+import { instrumentConsumer, instrumentPayments, recordOrderSteps, traceSteps } from './instrumentation.ts';
 
 export interface RunningWorker {
   consumer: QueueConsumer;
@@ -46,10 +47,14 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     });
     try {
       const steps: CompletedStep[] = [];
-      const status = await processOrder({ db, payments }, envelope.order_id, {
+      const received = message.headers.traceparent as string | undefined;
+      const status = await processOrder({ db: traceSteps(db, steps), payments }, envelope.order_id, {
         messageId: envelope.id,
         correlationId,
-        traceparent: message.headers.traceparent as string | undefined,
+        // Read when a step writes its outbox row: with tracing on, the message continues from that step's span.
+        get traceparent() {
+          return currentTraceparent() ?? received;
+        },
         steps,
       });
       log.info({ status }, 'order processed');
