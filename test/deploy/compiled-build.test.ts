@@ -42,8 +42,8 @@ async function startScript(script: string, env: Record<string, string>) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
-  createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stderr }).on('line', (l) => lines.push(l));
   const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
   return { child, lines, exit };
 }
