@@ -5,6 +5,7 @@ import { problemDetails } from './middleware/problem.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { adminRouter } from './routes/admin.ts';
 import { httpMetrics, metricsRouter } from './routes/metrics.ts';
+import { orderActionsRouter } from './routes/order-actions.ts';
 import { ordersRouter } from './routes/orders.ts';
 import { portalRouter } from './routes/portal.ts';
 import { publicRouter } from './routes/public.ts';
@@ -35,6 +36,7 @@ export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
     publicRouter(deps),
     streamRouter(deps),
     ordersRouter(deps),
+    orderActionsRouter(deps),
     adminRouter(deps),
     webhooksRouter(deps),
   ]) {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfirmPublisher } from '../lib/amqp/publisher.ts';
 import type { Services } from '../lib/services.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
+import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
 import { createApp } from './app.ts';
 import { createAuth } from './auth.ts';
 import { trackConnections } from './http-connections.ts';
@@ -53,6 +54,7 @@ export async function startApi(services: Services, options: { port?: number } = 
     topology,
     logger: logger.child({ component: 'api' }),
     auth: createAuth(config),
+    hooks: [webhookDeliveriesHook],
     onOutboxWritten: () => relay?.kick(),
     statusListener,
   });

@@ -1,6 +1,6 @@
 import type { Db } from '../lib/db.ts';
 import { traceIds } from '../lib/telemetry.ts';
-import type { OrderStatus } from './order-status.ts';
+import type { OrderStatus } from './lifecycle.ts';
 
 export interface NewOrderEvent {
   orderId: string;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { createDb } from '../../lib/db.ts';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, postOrder } from '../helpers/http.ts';
 import { cleanupRun, isolatedEnv, until } from '../helpers/pipeline.ts';
 import { scriptArgv } from './deploy-files.ts';
@@ -75,7 +75,7 @@ test('when the build is compiled, then plain node runs the api and a worker: /he
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...env },
   });
-  t.regex(migrate.stdout, /applied: .*20261124000000_webhook_delivery_traceparent\.ts/);
+  t.regex(migrate.stdout, /applied: .*20261201000000_webhook_delivery_traceparent\.ts/);
 
   const api = await startScript('start:prod:api', env);
   const worker = await startScript('start:prod:worker', env);
@@ -98,7 +98,7 @@ test('when the build is compiled, then plain node runs the api and a worker: /he
     const { body: login } = await getJson(url!, '/login-demo');
     const order = await postOrder(url!, login.token, { items: [{ product_id: product.id, quantity: 1 }] });
     t.is(order.status, 201);
-    t.is(await waitForFinal(db, order.body.id as string, 30_000), 'CONFIRMED');
+    t.is(await waitForProcessed(db, order.body.id as string, 30_000), 'CONFIRMED');
 
     // Both processes traced the order and exported it over OTLP, with their service names.
     const exported = () => Buffer.concat(otlp.bodies).toString('latin1');

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import test from 'ava';
 import { parse } from 'yaml';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { TestReceiver } from '../webhooks/receiver.ts';
@@ -92,7 +92,7 @@ test('when an order with webhooks has gone through, then every metric the dashbo
   });
   const product = await buildProduct(p.db);
   const order = await postOrder(p.url, customer, { items: [{ product_id: product.id, quantity: 1 }] });
-  t.is(await waitForFinal(p.db, order.body.id as string), 'CONFIRMED');
+  t.is(await waitForProcessed(p.db, order.body.id as string), 'CONFIRMED');
   await until(() => receiver.received.length >= 2, 'both webhooks to arrive');
 
   const text = (await http<string>(`${p.url}/metrics`)).body;

@@ -11,7 +11,7 @@ const telemetry = await startTelemetry({
   spanProcessors: [new SimpleSpanProcessor(exporter)],
 });
 const { startPipeline, until } = await import('../helpers/pipeline.ts');
-const { buildProduct, waitForFinal } = await import('../helpers/factories.ts');
+const { buildProduct, waitForProcessed } = await import('../helpers/factories.ts');
 const { http, postOrder } = await import('../helpers/http.ts');
 const { TestReceiver } = await import('../webhooks/receiver.ts');
 const { startWorker } = await import('../../worker/worker.ts');
@@ -77,7 +77,7 @@ test.serial(
     await until(() => worker.consumer.consuming, 'the worker to consume');
     const customer = await p.token();
     const orderId = await orderWithWebhooks(customer);
-    t.is(await waitForFinal(p.db, orderId), 'CONFIRMED');
+    t.is(await waitForProcessed(p.db, orderId), 'CONFIRMED');
 
     const { spans, one } = await traceOfOrder(
       orderId,
@@ -162,6 +162,7 @@ test.serial(
           await new Promise<void>((resolve) => (release = resolve));
           throw new ServiceUnavailableError('the payment provider went away');
         },
+        refund: () => Promise.reject(new ServiceUnavailableError('no refunds here')),
       },
     });
     await until(() => stuck.consumer.consuming, 'the first worker to consume');
@@ -177,7 +178,7 @@ test.serial(
     t.teardown(() => next.stop());
     release?.();
     await stopped;
-    t.is(await waitForFinal(p.db, orderId), 'CONFIRMED');
+    t.is(await waitForProcessed(p.db, orderId), 'CONFIRMED');
 
     const { spans, one } = await traceOfOrder(
       orderId,

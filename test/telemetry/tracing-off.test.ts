@@ -1,7 +1,7 @@
 import test from 'ava';
 import { trace, type Context } from '@opentelemetry/api';
 import { BasicTracerProvider, type Span, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { TestReceiver } from '../webhooks/receiver.ts';
@@ -41,7 +41,7 @@ test('when tracing is off, then an order goes from POST to its webhooks without 
   const product = await buildProduct(p.db);
   const res = await postOrder(p.url, customer, { items: [{ product_id: product.id, quantity: 1 }] });
   const orderId = res.body.id as string;
-  t.is(await waitForFinal(p.db, orderId), 'CONFIRMED');
+  t.is(await waitForProcessed(p.db, orderId), 'CONFIRMED');
   await until(
     () => receiver.received.filter((r) => r.json?.data?.order_id === orderId).length === 2,
     'both webhooks to arrive',
