@@ -77,13 +77,15 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
       recordOrderSteps(ctx.steps ?? []);
       return status;
     },
-    RefundRequested: (envelope, ctx) =>
-      refundOrder(
+    RefundRequested: (envelope, ctx) => {
+      const { reason } = envelope.data;
+      return refundOrder(
         traced(ctx),
         envelope.aggregate_id,
-        typeof envelope.data.reason === 'string' ? envelope.data.reason : 'order cancelled',
+        typeof reason === 'string' ? reason : 'order cancelled',
         ctx,
-      ),
+      );
+    },
   });
 
   // The payment window's timer is each order's own payment_due_at: any worker, started at any time, sweeps it.
