@@ -58,16 +58,17 @@ export function createDb(options: DbOptions): Db {
 }
 
 /**
- * Migrations are loaded from db/migrations by dynamic import, so the same TypeScript files serve `npm start`,
- * the tests and the separate processes without a build step.
+ * Migrations are loaded from db/migrations by dynamic import: the TypeScript files when run through tsx
+ * (development, tests), the compiled JavaScript next to this file in dist/ (production). A migration keeps its
+ * `.ts` name either way, so a database migrated by one is up to date for the other.
  */
 class DirectoryMigrationSource implements Knex.MigrationSource<string> {
   async getMigrations(): Promise<string[]> {
     const files = await readdir(MIGRATIONS_DIR);
-    return files.filter((f) => /^\d{14}_[\w-]+\.ts$/.test(f)).sort();
+    return files.filter((f) => /^\d{14}_[\w-]+\.[jt]s$/.test(f)).sort();
   }
   getMigrationName(migration: string): string {
-    return migration;
+    return migration.replace(/\.js$/, '.ts');
   }
   async getMigration(migration: string): Promise<Knex.Migration> {
     return (await import(pathToFileURL(path.join(MIGRATIONS_DIR, migration)).href)) as Knex.Migration;

@@ -5,6 +5,7 @@ import type { Config } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { PgListener } from '../lib/pg-listener.ts';
+import { detached } from '../lib/telemetry.ts';
 import { reapExpired } from '../orders/housekeeping.ts';
 
 /** The NOTIFY channel a trigger on `outbox` signals when a transaction that wrote rows commits. */
@@ -115,10 +116,13 @@ export class OutboxRelay {
     const wait = this.options.coalesceMs ?? 0;
     // A few milliseconds' wait gathers the commits of a busy moment into one batch: one transaction and one
     // confirm round instead of one per order.
-    this.running = (wait > 0 ? new Promise((r) => setTimeout(r, wait)) : Promise.resolve()).then(() => {
-      this.again = false; // this drain takes every row committed so far
-      return this.drain();
-    });
+    // A batch belongs to no request's trace: each message is published in the trace stored with its row.
+    this.running = detached(() =>
+      (wait > 0 ? new Promise((r) => setTimeout(r, wait)) : Promise.resolve()).then(() => {
+        this.again = false; // this drain takes every row committed so far
+        return this.drain();
+      }),
+    );
     void this.running.finally(() => {
       this.running = undefined;
       if (this.again) {

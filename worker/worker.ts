@@ -13,7 +13,8 @@ import { processOrder } from '../orders/process-order.ts';
 import { payOrder, refundOrder } from '../orders/take-payment.ts';
 import { relayFor } from '../relay/outbox-relay.ts';
 import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
-import { instrumentConsumer, instrumentPayments, recordOrderSteps } from './instrumentation.ts';
+import { currentTraceparent } from '../lib/telemetry.ts';
+import { instrumentConsumer, instrumentPayments, recordOrderSteps, traceSteps } from './instrumentation.ts';
 
 export interface RunningWorker {
   /** The OrderCreated consumer. */
@@ -48,6 +49,8 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     ),
     paymentWindowS: config.PAYMENT_WINDOW_S,
   };
+  // With tracing on, each transaction a message's handling runs is a span named after the step it committed.
+  const traced = (ctx: StepContext): OrderDeps => ({ ...deps, db: traceSteps(db, ctx.steps ?? []) });
 
   // The worker publishes what its steps commit through a relay of its own, kicked after each message: no NOTIFY
   // round through PostgreSQL, and no wait for another process's relay.
@@ -76,7 +79,7 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
 
   const consumer = consume('workerOrderCreated', {
     OrderCreated: async (envelope, ctx) => {
-      const status = await processOrder(deps, envelope.aggregate_id, ctx);
+      const status = await processOrder(traced(ctx), envelope.aggregate_id, ctx);
       recordOrderSteps(ctx.steps ?? []);
       return status;
     },
@@ -85,14 +88,14 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     PaymentRequested: async (envelope, ctx) => {
       const token = envelope.data.token;
       if (typeof token !== 'string') throw new PermanentMessageError('PaymentRequested without a card token');
-      const status = await payOrder(deps, envelope.aggregate_id, token, ctx);
+      const status = await payOrder(traced(ctx), envelope.aggregate_id, token, ctx);
       recordOrderSteps(ctx.steps ?? []);
       return status;
     },
     RefundRequested: (envelope, ctx) => {
       const { reason } = envelope.data;
       return refundOrder(
-        deps,
+        traced(ctx),
         envelope.aggregate_id,
         typeof reason === 'string' ? reason : 'order cancelled',
         ctx,
@@ -153,10 +156,14 @@ async function handleEnvelope(
     correlation_id: correlationId,
   });
   try {
+    const received = message.headers.traceparent as string | undefined;
     const status = await handlers[envelope.type](envelope, {
       messageId: envelope.id,
       correlationId,
-      traceparent: message.headers.traceparent as string | undefined,
+      // Read when a step writes its outbox row: with tracing on, the message continues from that step's span.
+      get traceparent() {
+        return currentTraceparent() ?? received;
+      },
       steps: [],
     });
     log.info({ status }, 'message processed');
