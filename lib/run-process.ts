@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ServiceUnreachableError } from './services.ts';
+import { stopTelemetry } from './telemetry.ts';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -42,8 +43,10 @@ export function runProcess(
     }, config.SHUTDOWN_GRACE_MS);
     deadline.unref();
     (running?.stop() ?? Promise.resolve()).then(
-      () => {
+      async () => {
         logger.info('stopped');
+        // The last spans are still in the exporter's buffer.
+        await stopTelemetry().catch(() => {});
         process.exit(0);
       },
       (err: unknown) => {

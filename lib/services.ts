@@ -112,6 +112,9 @@ function createPool(config: Config, logger: Logger, name: string): Db {
     acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
     applicationName: name,
     logger: logger.child({ component: 'db', pool: name }),
+    // A process that runs its own relay kicks it after each commit: its outbox writes need not NOTIFY the
+    // others (a NOTIFY takes a cluster-wide lock at commit, which serialises every committing transaction).
+    settings: config.RELAY_ENABLED ? { 'comanda.outbox_notify': 'off' } : {},
   });
   countQueries(db, name);
   return db;

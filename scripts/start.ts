@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { prettyFactory } from 'pino-pretty';
 import { seedDemoProducts } from '../db/seeds/demo-products.ts';
 import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
@@ -50,12 +51,17 @@ const metricsPort = (n: number): Record<string, string> =>
     ? {}
     : { METRICS_PORT: String(config.METRICS_PORT + n) };
 
+// The children run as this file does: the TypeScript sources through tsx (npm start), or the compiled dist/
+// (npm run start:prod), with the same node options (the loader, the tracing preload).
+const extension = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+const entry = (role: string) => fileURLToPath(new URL(`../${role}/main.${extension}`, import.meta.url));
+
 const supervisor = new Supervisor({
   roles: [
     // The notifier first: it mirrors OPS_WEBHOOK_URL into an endpoint before the first order can need it.
-    { role: 'notifier', entry: 'notifier/main.ts', env: () => metricsPort(workers) },
-    { role: 'worker', entry: 'worker/main.ts', count: workers, env: (i) => metricsPort(i) },
-    { role: 'api', entry: 'api/main.ts' },
+    { role: 'notifier', entry: entry('notifier'), env: () => metricsPort(workers) },
+    { role: 'worker', entry: entry('worker'), count: workers, env: (i) => metricsPort(i) },
+    { role: 'api', entry: entry('api') },
   ],
   stopOrder: ['api', 'worker', 'notifier'],
   logger,

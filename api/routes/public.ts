@@ -51,22 +51,29 @@ export function publicRouter(deps: ApiDeps): Router<ApiState> {
   });
 
   router.get('/readyz', async (ctx: ApiContext) => {
-    const [postgres, rabbitmq, redis] = await Promise.all([
-      probe(() => deps.db.raw('select 1')),
-      probe(() =>
-        deps.amqp.connected && deps.publisher.ready
-          ? Promise.resolve()
-          : Promise.reject(new Error('not connected')),
-      ),
-      probe(() => deps.redis.ping()),
-    ]);
-    const checks = { postgres, rabbitmq, redis };
+    const checks = await checkReadiness(deps);
     const ready = Object.values(checks).every((s) => s === 'up');
     ctx.status = ready ? 200 : 503;
     ctx.body = { status: ready ? 'ready' : 'degraded', ...checks };
   });
 
   return router;
+}
+
+/** Whether the api reaches each of its dependencies: what `/readyz` answers and `comanda_dependency_up` reports. */
+export async function checkReadiness(
+  deps: Pick<ApiDeps, 'db' | 'amqp' | 'publisher' | 'redis'>,
+): Promise<{ postgres: 'up' | 'down'; rabbitmq: 'up' | 'down'; redis: 'up' | 'down' }> {
+  const [postgres, rabbitmq, redis] = await Promise.all([
+    probe(() => deps.db.raw('select 1')),
+    probe(() =>
+      deps.amqp.connected && deps.publisher.ready
+        ? Promise.resolve()
+        : Promise.reject(new Error('not connected')),
+    ),
+    probe(() => deps.redis.ping()),
+  ]);
+  return { postgres, rabbitmq, redis };
 }
 
 async function probe(check: () => Promise<unknown>, timeoutMs = 1000): Promise<'up' | 'down'> {

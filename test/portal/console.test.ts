@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import test from 'ava';
 import type { Browser, Page } from 'playwright-core';
-import { startApi } from '../../api/server.ts';
 import { buildProduct, stockOf, waitForStatus } from '../helpers/factories.ts';
 import { sendJson } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
