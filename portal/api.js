@@ -87,7 +87,7 @@ export function createApiClient({ login, onOnline = () => {} }) {
       return api(path, { ...options, relogin: false });
     }
     const text = await res.text();
-    let data = null;
+    let data;
     try {
       data = text ? JSON.parse(text) : null;
     } catch {
