@@ -1,9 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import test from 'ava';
 import type { Browser, Page } from 'playwright-core';
-import { buildProduct, stockOf, waitForStatus } from '../helpers/factories.ts';
-import { sendJson } from '../helpers/http.ts';
-import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
+import { startApi } from '../../api/server.ts';
+import { destroyScratchRun } from '../../lib/services.ts';
+import { startWorker } from '../../worker/worker.ts';
+import { buildProduct, stockOf, waitForAllProcessed, waitForStatus } from '../helpers/factories.ts';
+import { postOrder, sendJson } from '../helpers/http.ts';
+import { publishRaw, startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { createButton, launchBrowser, openConsole, openPortal, type Portal } from '../helpers/portal.ts';
 
 const DOCS = new URL('../../docs/', import.meta.url);
@@ -137,5 +141,153 @@ test.serial(
       'shown at once, then put back',
     );
     t.is((await p.db('orders').where({ id: orderId }).first()).status, 'CANCELLED');
+  },
+);
+
+test.serial(
+  'when the API restarts while orders move on, then the console resumes its feed with every missed event once',
+  async (t) => {
+    const q = await startPipeline();
+    let api = q.api;
+    let worker = q.worker;
+    t.teardown(async () => {
+      await worker?.stop();
+      await api.stop();
+      await destroyScratchRun(q.services);
+    });
+    await until(() => q.api.statusListener.listening, 'the status listener to bind its queue');
+    await worker!.stop();
+    worker = undefined;
+    const product = await buildProduct(q.db, { stock_available: 50 });
+    const admin = await openConsole(t, browser, q.url);
+    const token = await q.token();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await postOrder(q.url, token, { items: [{ product_id: product.id, quantity: 1 }] });
+      ids.push(res.body.id);
+    }
+    for (const id of ids)
+      await admin.page.locator(`#orders-body tr[data-order-id="${id}"][data-status="RECEIVED"]`).waitFor();
+
+    // The API goes away; the worker confirms the orders meanwhile; a new API comes up on the same address.
+    await api.stop();
+    await admin.page.locator('#feed-state[data-state="reconnecting"]').waitFor();
+    worker = startWorker(q.services);
+    await waitForAllProcessed(q.db, ids);
+    api = await startApi(q.services, { port: Number(new URL(q.url).port) });
+
+    for (const id of ids)
+      await admin.page.locator(`#orders-body tr[data-order-id="${id}"][data-status="CONFIRMED"]`).waitFor();
+    await admin.page.locator('#feed-state[data-state="live"]').waitFor();
+    const written: string[] = (
+      await q.db.raw(
+        `select tx::text || '-' || id as position from admin_events where aggregate_id = any(?) order by tx, id`,
+        [ids],
+      )
+    ).rows.map((r: { position: string }) => r.position);
+    await until(
+      async () => written.every((w) => admin.feedIds().then((f) => f.includes(w))),
+      'every event to arrive',
+    );
+    const received = (await admin.feedIds()).filter((id) => written.includes(id));
+    t.deepEqual(received, written, 'every event once, in order');
+    t.deepEqual(admin.pageErrors, []);
+  },
+);
+
+test.serial(
+  'when a message is dead-lettered, then the admin gets one toast and an alert whose count survives a reload until it is dismissed',
+  async (t) => {
+    const admin = await openConsole(t, browser, p.url);
+    const { page } = admin;
+    await publishRaw(p, 'orderCreated', '{"not": "an order"', {
+      messageId: randomUUID(),
+      type: 'OrderCreated',
+    });
+
+    const toast = page.locator('#toasts .toast[data-kind="dead_letter"]');
+    await toast.waitFor();
+    t.regex((await toast.textContent()) ?? '', /cola de errores/);
+    t.is(await toast.count(), 1);
+    t.is(await page.locator('#alerts-count').textContent(), '1');
+
+    await page.reload();
+    await page.locator('#feed-state[data-state="live"]').waitFor();
+    t.is(await page.locator('#alerts-count').textContent(), '1');
+    await page.getByRole('tab', { name: /Alertas/ }).click();
+    const alert = page.locator('#alert-list li[data-kind="dead_letter"]');
+    t.is(await alert.count(), 1);
+    await alert.getByRole('button', { name: /Descartar/ }).click();
+    t.is(await page.locator('#alerts-count').textContent(), '0');
+    await page.reload();
+    await page.locator('#feed-state[data-state="live"]').waitFor();
+    t.is(await page.locator('#alerts-count').textContent(), '0');
+    t.deepEqual(admin.pageErrors, []);
+  },
+);
+
+test.serial(
+  'when the console is opened without an admin session, then it shows the sign-in and reads no data; a customer’s session is refused',
+  async (t) => {
+    const visitor = await openConsole(t, browser, p.url, { signIn: false });
+    const requested: string[] = [];
+    visitor.page.on('request', (r) => requested.push(new URL(r.url()).pathname));
+    await visitor.page.locator('#signin').waitFor();
+    t.true(await visitor.page.getByRole('button', { name: 'Entrar como administrador (demo)' }).isVisible());
+    t.false(await visitor.page.locator('#console').isVisible());
+
+    // A customer's token where the admin's would be: the console says so and stays closed.
+    const customerToken = await p.token();
+    await visitor.page.context().route('**/login-demo**', (route) =>
+      route.fulfill({
+        status: 200,
+        contentType: 'application/json',
+        body: JSON.stringify({ token: customerToken, expires_in: 900 }),
+      }),
+    );
+    await visitor.page.locator('#signin-demo').click();
+    await visitor.page.locator('#signin-message[data-kind="error"]').waitFor();
+    t.regex((await visitor.page.locator('#signin-message').textContent()) ?? '', /no es de administrador/);
+    t.false(await visitor.page.locator('#console').isVisible());
+    t.deepEqual(
+      requested.filter((path) => path.startsWith('/orders') || path.startsWith('/admin/')),
+      [],
+      'no order or admin data asked for',
+    );
+    const stream = await fetch(`${p.url}/admin/stream?access_token=${customerToken}`);
+    t.is(stream.status, 403);
+  },
+);
+
+test.serial(
+  'when the console is used at phone width with the keyboard, then an order opens and moves with labelled controls and nothing overflows',
+  async (t) => {
+    const product = await buildProduct(p.db, { name: 'Té verde', stock_available: 10 });
+    const customer = await openPortal(t, browser, p.url, product.sku);
+    const orderId = await placeOrder(customer, product.sku, 1);
+    await waitForStatus(p.db, orderId, ['CONFIRMED']);
+    const admin = await openConsole(t, browser, p.url, { viewport: { width: 375, height: 800 } });
+    const { page } = admin;
+    const open = admin.row(orderId).getByRole('button', { name: /Ver el pedido/ });
+    await open.waitFor();
+    await open.focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#detail-status', { hasText: 'Confirmado' }).waitFor();
+    await page.getByRole('button', { name: 'Preparar' }).focus();
+    await page.keyboard.press('Enter');
+    await page.locator(`#orders-body tr[data-order-id="${orderId}"][data-status="PROCESSING"]`).waitFor();
+    t.true(await page.evaluate<boolean>('document.documentElement.scrollWidth <= window.innerWidth'));
+    const unlabelled =
+      await page.evaluate<number>(`[...document.querySelectorAll('#console input, #console select')]
+      .filter((el) => !el.labels?.length && !el.getAttribute('aria-label')).length`);
+    t.is(unlabelled, 0);
+    await page.getByRole('tab', { name: /Pedidos/ }).focus();
+    await page.keyboard.press('ArrowRight');
+    t.is(await page.getByRole('tab', { name: /Inventario/ }).getAttribute('aria-selected'), 'true');
+    await page.keyboard.press('ArrowLeft');
+    await page.locator('#detail-title').scrollIntoViewIfNeeded();
+    await mkdir(DOCS, { recursive: true });
+    await page.screenshot({ path: new URL('console-phone.png', DOCS).pathname, animations: 'disabled' });
+    t.deepEqual(admin.pageErrors, []);
   },
 );
