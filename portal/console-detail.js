@@ -39,7 +39,8 @@ export function createOrderDetail({ client, actor, onStatus }) {
       client.api(`/orders/${id}/events`),
       client.api(`/orders/${id}/deliveries`).catch(() => ({ data: [] })),
     ]);
-    if (n !== reads) return;
+    // A read that a move (or a newer read) overtook would show an older order than the one on screen.
+    if (n !== reads || applying || (order?.id === id && fresh.version < order.version)) return;
     if (order?.id !== id) say($('#detail-message'), '', 'info');
     order = fresh;
     render();
@@ -109,6 +110,7 @@ export function createOrderDetail({ client, actor, onStatus }) {
     if (!order || applying) return;
     const before = { status: order.status, version: order.version, id: order.id };
     applying = to;
+    reads++; // whatever read is on its way started before this move
     // Optimistic: the new status is shown at once, here and in the table.
     order.status = to;
     onStatus(before.id, to);

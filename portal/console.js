@@ -4,7 +4,9 @@
 import { createApiClient } from './api.js';
 import { createAlerts } from './console-alerts.js';
 import { createOrderDetail } from './console-detail.js';
+import { createInventory } from './console-inventory.js';
 import { createOrdersTable } from './console-orders.js';
+import { createProductForms } from './console-products.js';
 import { setupTabs } from './console-tabs.js';
 import { watchHealth } from './health.js';
 import { loadLifecycle } from './lifecycle.js';
@@ -41,7 +43,12 @@ const client = createApiClient({
   onOnline: (/** @type {boolean} */ online) => health.setOnline(online),
 });
 
-const health = watchHealth({ onBack: () => void orders.load().catch(() => {}) });
+const health = watchHealth({
+  onBack: () => {
+    void orders.load().catch(() => {});
+    void inventory.load().catch(() => {});
+  },
+});
 const alerts = createAlerts();
 const orders = createOrdersTable({
   client,
@@ -53,6 +60,9 @@ const detail = createOrderDetail({
   actor: () => (roles.includes('admin') ? 'admin' : 'operations'),
   onStatus: (id, status, version) => orders.changed(id, status, version),
 });
+
+const products = createProductForms({ client, onSaved: () => void inventory.load().catch(() => {}) });
+const inventory = createInventory({ client, onEdit: (product) => products.edit(product) });
 
 /** @param {string} token */
 function rolesOf(token) {
@@ -100,6 +110,14 @@ function onFeedEvent(e) {
     const status = e.data?.data?.status;
     if (typeof status === 'string') orders.changed(e.aggregate_id, status, e.data.version);
     detail.changed(e.aggregate_id);
+  } else if (e.aggregate_type === 'product') {
+    inventory.onEvent(e);
+    const d = e.data?.data ?? {};
+    const kind = { 'inventory.low_stock': 'low_stock', 'inventory.back_in_stock': 'back_in_stock' }[e.type];
+    if (kind === 'low_stock' || kind === 'back_in_stock') {
+      const params = { name: inventory.nameOf(e.aggregate_id) ?? d.sku ?? e.aggregate_id, n: d.stock ?? '' };
+      alerts.add({ id: e.id, kind, subject: e.aggregate_id, params, at });
+    }
   } else if (e.type === 'MessageDeadLettered') {
     const params = { queue: e.data.queue, reason: e.data.reason };
     alerts.add({ id: e.id, kind: 'dead_letter', subject: e.id, params, at });
@@ -114,6 +132,8 @@ function render() {
   orders.render();
   detail.render();
   alerts.render();
+  inventory.render();
+  products.render();
 }
 
 /** Shows the sign-in (no data), or the console for a staff session. */
@@ -133,7 +153,7 @@ async function enter() {
   $('#console').hidden = false;
   await loadLifecycle(() => client.api('/lifecycle', { auth: false }));
   openConsoleFeed();
-  await orders.load().catch(() => {});
+  await Promise.all([orders.load().catch(() => {}), inventory.load().catch(() => {})]);
   render();
   health.checkNow();
 }
