@@ -186,7 +186,10 @@ test.serial(
       )
     ).rows.map((r: { position: string }) => r.position);
     await until(
-      async () => written.every((w) => admin.feedIds().then((f) => f.includes(w))),
+      async () => {
+        const received = await admin.feedIds();
+        return written.every((w) => received.includes(w));
+      },
       'every event to arrive',
     );
     const received = (await admin.feedIds()).filter((id) => written.includes(id));
