@@ -185,13 +185,10 @@ test.serial(
         [ids],
       )
     ).rows.map((r: { position: string }) => r.position);
-    await until(
-      async () => {
-        const received = await admin.feedIds();
-        return written.every((w) => received.includes(w));
-      },
-      'every event to arrive',
-    );
+    await until(async () => {
+      const received = await admin.feedIds();
+      return written.every((w) => received.includes(w));
+    }, 'every event to arrive');
     const received = (await admin.feedIds()).filter((id) => written.includes(id));
     t.deepEqual(received, written, 'every event once, in order');
     t.deepEqual(admin.pageErrors, []);
