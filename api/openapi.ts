@@ -110,8 +110,28 @@ export function openApiDocument(config: Config) {
         },
         get: {
           ...authed,
-          summary: "The caller's orders, newest first",
-          responses: { 200: ok('{data, next_cursor}') },
+          summary: "The caller's orders (every order for an admin), newest first",
+          parameters: [
+            {
+              name: 'limit',
+              in: 'query',
+              schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+            },
+            {
+              name: 'cursor',
+              in: 'query',
+              description: 'next_cursor of the previous page',
+              schema: { type: 'string' },
+            },
+            { name: 'status', in: 'query', schema: { type: 'string', enum: [...ORDER_STATUSES] } },
+            {
+              name: 'customer',
+              in: 'query',
+              description: "Admins: only this customer's orders",
+              schema: { type: 'string' },
+            },
+          ],
+          responses: { 200: ok('{data, next_cursor}'), 422: problem },
         },
       },
       '/orders/{id}': {
@@ -166,6 +186,21 @@ export function openApiDocument(config: Config) {
           parameters: [idParam],
           summary: 'Server-Sent Events of the trace',
           responses: { 200: { description: 'text/event-stream' }, 404: problem },
+        },
+      },
+      '/admin/stream': {
+        get: {
+          ...authed,
+          summary:
+            'Server-Sent Events of the operations feed (admin, operations): orders, status changes, stock, products, dead letters, disabled webhook endpoints',
+          description:
+            'Event ids are `<tx>-<row>` positions; Last-Event-ID (or last_event_id) resumes after one without a gap or a repeat. Also takes access_token (a stream token or the JWT).',
+          parameters: [
+            { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } },
+            { name: 'last_event_id', in: 'query', required: false, schema: { type: 'string' } },
+            { name: 'access_token', in: 'query', required: false, schema: { type: 'string' } },
+          ],
+          responses: { 200: { description: 'text/event-stream' }, 401: problem, 403: problem, 422: problem },
         },
       },
       '/webhook-endpoints': {

@@ -3,6 +3,7 @@
 // Admins and operations only: without such a session the page shows the sign-in and reads no data.
 import { createApiClient } from './api.js';
 import { createAlerts } from './console-alerts.js';
+import { setupAnalyticsTab } from './console-analytics.js';
 import { createOrderDetail } from './console-detail.js';
 import { createInventory } from './console-inventory.js';
 import { createOrdersTable } from './console-orders.js';
@@ -175,6 +176,7 @@ function signOut(why) {
 function start() {
   render();
   setupTabs();
+  setupAnalyticsTab();
   for (const button of document.querySelectorAll('[data-lang]')) {
     button.addEventListener('click', () => {
       setLanguage(/** @type {HTMLElement} */ (button).dataset.lang === 'en' ? 'en' : 'es');

@@ -26,7 +26,8 @@ const CSP = [
   "connect-src 'self'",
   "base-uri 'none'",
   "form-action 'self'",
-  "frame-ancestors 'none'",
+  // Framed only by the portal's own pages (the console shows the analytics dashboard as one of its tabs).
+  "frame-ancestors 'self'",
 ].join('; ');
 
 /**
