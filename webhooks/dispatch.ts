@@ -1,4 +1,5 @@
 import type { Db } from '../lib/db.ts';
+import type { SecretBox } from '../lib/secret-box.ts';
 import type { DeliveryStatus, WebhookPayload } from './deliveries.ts';
 import { signingSecrets } from './endpoints.ts';
 import type { AttemptOutcome } from './retry-schedule.ts';
@@ -47,7 +48,12 @@ interface ClaimRow {
  * `leaseMs` ahead) keeps a claimed delivery from being claimed again while it is sent. If its holder dies, the
  * lease runs out and the delivery is due again: nothing is lost.
  */
-export async function claimDueDeliveries(db: Db, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+export async function claimDueDeliveries(
+  db: Db,
+  box: SecretBox,
+  limit: number,
+  leaseMs: number,
+): Promise<ClaimedDelivery[]> {
   const result: { rows: ClaimRow[] } = await db.raw(
     `with due as (
        select d.id, d.lease_id as abandoned_lease, d.claimed_at as abandoned_at
@@ -83,7 +89,7 @@ export async function claimDueDeliveries(db: Db, limit: number, leaseMs: number)
     leaseId: r.lease_id,
     correlationId: r.correlation_id,
     url: r.url,
-    secrets: signingSecrets(r, now),
+    secrets: signingSecrets(r, box, now),
     abandonedAt: r.abandoned_lease ? r.abandoned_at : null,
   }));
 }
