@@ -40,7 +40,6 @@ function expectOAuthError(
   t.is(typeof (res.body as { error_description: unknown }).error_description, 'string');
 }
 
-
 test('when the password grant is used, then it answers an access token, Bearer, expires_in and a refresh token', async (t) => {
   const res = await tokenRequest(p.url, {
     grant_type: 'password',
