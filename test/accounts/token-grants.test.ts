@@ -36,7 +36,7 @@ function expectOAuthError(
   t.is(res.status, status);
   t.regex(res.headers.get('content-type') ?? '', /^application\/json/);
   t.is(res.headers.get('cache-control'), 'no-store');
-  t.like(res.body as object, { error });
+  t.like(res.body, { error });
   t.is(typeof (res.body as { error_description: unknown }).error_description, 'string');
 }
 
