@@ -6,6 +6,7 @@ import { requestContext } from './middleware/request-context.ts';
 import { accountsRouter } from './routes/accounts.ts';
 import { adminRouter } from './routes/admin.ts';
 import { httpMetrics, metricsRouter } from './routes/metrics.ts';
+import { orderActionsRouter } from './routes/order-actions.ts';
 import { ordersRouter } from './routes/orders.ts';
 import { portalRouter } from './routes/portal.ts';
 import { publicRouter } from './routes/public.ts';
@@ -39,6 +40,7 @@ export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
     accountsRouter(deps),
     streamRouter(deps),
     ordersRouter(deps),
+    orderActionsRouter(deps),
     adminRouter(deps),
     webhooksRouter(deps),
   ]) {

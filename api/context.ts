@@ -10,6 +10,8 @@ import type { Redis } from '../lib/redis.ts';
 import type { KeyRing } from '../accounts/key-ring.ts';
 import type { LoginLimiter } from '../accounts/login-limiter.ts';
 import type { SecretBox } from '../lib/secret-box.ts';
+import type { Actor } from '../orders/lifecycle.ts';
+import type { ChangeHook } from '../orders/transition.ts';
 import { bearerToken, type Auth, type Principal, type Role } from './auth.ts';
 
 /** What the HTTP layer is built from; the entry point creates each piece and passes it in. */
@@ -27,6 +29,8 @@ export interface ApiDeps {
   /** Seals and opens secrets kept at rest. */
   box: SecretBox;
   loginLimiter: LoginLimiter;
+  /** Run with every change of an order (webhook deliveries). */
+  hooks: readonly ChangeHook[];
   /** Called after an order commits, so the relay publishes it at once rather than at its next sweep. */
   onOutboxWritten: () => void;
 }
@@ -63,4 +67,12 @@ export function requireRole(...allowed: readonly Role[]) {
     }
     return next();
   };
+}
+
+/** The lifecycle actor a caller acts as: an admin, an operations user, or a customer. */
+export function lifecycleActor(principal: Principal): Extract<Actor, 'admin' | 'operations' | 'customer'> {
+  // Principal.admin is true for operations too (both see every order): the roles decide the actor.
+  if (principal.roles.includes('admin')) return 'admin';
+  if (principal.roles.includes('operations')) return 'operations';
+  return 'customer';
 }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../lib/config.ts';
+import { ORDER_STATUSES, ORDER_WEBHOOK_EVENTS, TRANSITIONS } from '../orders/lifecycle.ts';
+import { cancelBodySchema, paymentBodySchema, statusBodySchema } from './routes/order-actions.ts';
 import { orderBodySchema } from './routes/orders.ts';
 import { createEndpointBody } from './routes/webhooks.ts';
 import { newClientBody, registerBody } from './routes/accounts.ts';
@@ -15,6 +17,17 @@ const oauthError = {
 const ok = (description: string) => ({ description, content: { 'application/json': {} } });
 const authed = { security: [{ bearer: [] }, { oauth2: [] }] };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const ifMatch = {
+  name: 'If-Match',
+  in: 'header',
+  required: false,
+  description: 'The ETag of GET /orders/{id} (its version): 412 if the order changed since',
+  schema: { type: 'string' },
+};
+const jsonBody = (schema: string, required: boolean) => ({
+  required,
+  content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } },
+});
 
 /** The OpenAPI 3.1 description of the API; request bodies come from the same schemas that validate them. */
 export function openApiDocument(config: Config) {
@@ -83,6 +96,16 @@ export function openApiDocument(config: Config) {
           type: 'object',
           required: ['error'],
           properties: { error: { type: 'string' }, error_description: { type: 'string' } },
+        },
+        OrderStatus: { type: 'string', enum: [...ORDER_STATUSES] },
+        WebhookEventType: { type: 'string', enum: [...ORDER_WEBHOOK_EVENTS] },
+        Cancellation: z.toJSONSchema(cancelBodySchema),
+        Payment: z.toJSONSchema(paymentBodySchema),
+        StatusChange: z.toJSONSchema(statusBodySchema, { io: 'input', unrepresentable: 'any' }),
+        Lifecycle: {
+          description:
+            'The allowed moves: from, to, who may make them, the trace step, message and webhook event',
+          'x-transitions': TRANSITIONS,
         },
       },
     },
@@ -188,6 +211,46 @@ export function openApiDocument(config: Config) {
       },
       '/orders/{id}': {
         get: { ...authed, parameters: [idParam], responses: { 200: ok('The order'), 404: problem } },
+      },
+      '/orders/{id}/cancel': {
+        post: {
+          ...authed,
+          parameters: [idParam, ifMatch],
+          summary: 'Cancel (the order’s customer or an admin); stock back, a captured payment refunded',
+          requestBody: jsonBody('Cancellation', false),
+          responses: { 200: ok('The order, CANCELLED'), 404: problem, 409: problem, 412: problem },
+        },
+      },
+      '/orders/{id}/payment': {
+        post: {
+          ...authed,
+          parameters: [idParam],
+          summary: 'Pay an order that is AWAITING_PAYMENT; the worker charges the card',
+          requestBody: jsonBody('Payment', true),
+          responses: {
+            202: ok('The order, still AWAITING_PAYMENT'),
+            404: problem,
+            409: problem,
+            422: problem,
+          },
+        },
+      },
+      '/orders/{id}/status': {
+        patch: {
+          ...authed,
+          parameters: [idParam, ifMatch],
+          summary:
+            'Fulfilment (admin, operations): PROCESSING, SHIPPED (tracking_number, carrier), DELIVERED',
+          requestBody: jsonBody('StatusChange', true),
+          responses: {
+            200: ok('The order; ETag is its version'),
+            403: problem,
+            404: problem,
+            409: problem,
+            412: problem,
+            422: problem,
+          },
+        },
       },
       '/orders/{id}/events': {
         get: { ...authed, parameters: [idParam], responses: { 200: ok('{data: [step]}'), 404: problem } },

@@ -8,6 +8,7 @@ import { loadSecretBox } from '../lib/secret-box.ts';
 import { resealWebhookSecrets } from '../webhooks/endpoints.ts';
 import type { Services } from '../lib/services.ts';
 import { OutboxRelay } from '../relay/outbox-relay.ts';
+import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
 import { createApp } from './app.ts';
 import { createAuth } from './auth.ts';
 import { trackConnections } from './http-connections.ts';
@@ -78,6 +79,7 @@ export async function startApi(services: Services, options: { port?: number } = 
     keys,
     box,
     loginLimiter,
+    hooks: [webhookDeliveriesHook],
     onOutboxWritten: () => relay?.kick(),
     statusListener,
   });

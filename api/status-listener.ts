@@ -56,6 +56,7 @@ export class StatusListener implements AmqpAttachment {
     const queue = await this.topology.assertListenerQueue(ch, 'api.order-status', [
       'orderCreated',
       'orderStatusChanged',
+      'orderPaymentEvents',
     ]);
     await ch.consume(queue, (msg) => msg && this.dispatch(msg), { noAck: true });
     this.channel = ch;
@@ -97,10 +98,10 @@ export class StatusListener implements AmqpAttachment {
     let customerId: unknown;
     try {
       const envelope = JSON.parse(msg.content.toString('utf8')) as {
-        order_id?: unknown;
+        aggregate_id?: unknown;
         data?: { customer_id?: unknown };
       };
-      orderId = envelope.order_id;
+      orderId = envelope.aggregate_id;
       customerId = envelope.data?.customer_id;
     } catch {
       this.logger.warn(

@@ -11,6 +11,19 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().in
  * Every setting comanda reads, with its default. The defaults work against the local services a developer
  * runs (PostgreSQL, RabbitMQ and Redis on 127.0.0.1); `.env.example` documents each key.
  */
+/** The webhook events an endpoint may subscribe to (the order lifecycle's; a test keeps the two lists equal). */
+const WEBHOOK_EVENT_NAMES = [
+  'order.created',
+  'order.confirmed',
+  'order.rejected',
+  'order.awaiting_payment',
+  'order.processing',
+  'order.shipped',
+  'order.delivered',
+  'order.cancelled',
+  'order.refunded',
+] as const;
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -108,6 +121,8 @@ const schema = z.object({
 
   PAYMENT_DECLINE_ABOVE: int(0).default(1_000_000),
   PAYMENT_LATENCY_MS: int(0, 60_000).default(0),
+  PAYMENT_WINDOW_S: int(1, 30 * 86_400).default(900),
+  PAYMENT_SWEEP_INTERVAL_MS: int(10, 600_000).default(5000),
 
   RELAY_ENABLED: bool.default(true),
   RELAY_SWEEP_INTERVAL_MS: int(10, 600_000).default(1000),
@@ -152,7 +167,7 @@ const schema = z.object({
     .string()
     .default('order.created,order.confirmed,order.rejected')
     .transform((s) => s.split(',').map((t) => t.trim()))
-    .pipe(z.array(z.enum(['order.created', 'order.confirmed', 'order.rejected'])).min(1)),
+    .pipe(z.array(z.enum(WEBHOOK_EVENT_NAMES)).min(1)),
 });
 
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;

@@ -21,6 +21,8 @@ export abstract class AppError extends Error {
   abstract readonly title: string;
   readonly expose: boolean = true;
   readonly recoverable: boolean = false;
+  /** Extra members of the problem+json body (RFC 9457 extensions), for clients to act on. */
+  readonly extensions: Record<string, unknown> = {};
 
   constructor(message: string, options: AppErrorOptions = {}) {
     super(message, { cause: options.cause });
@@ -150,6 +152,13 @@ export class TooManyAttemptsError extends AppError {
   ) {
     super(message);
   }
+}
+
+/** The request's `If-Match` names a version that is no longer current: someone else changed it first. */
+export class PreconditionFailedError extends AppError {
+  readonly code = 'PRECONDITION_FAILED';
+  readonly status = 412;
+  readonly title = 'The resource changed since you read it';
 }
 
 /** A dependency (PostgreSQL, RabbitMQ, Redis) cannot be reached or answered too slowly; retrying later may work. */

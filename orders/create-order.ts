@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Tx } from '../lib/db.ts';
 import { ConflictError, ValidationError, type FieldError } from '../lib/errors.ts';
-import { buildEnvelope, type OrderCreatedData } from './messages.ts';
-import { orderEventRow } from './order-events.ts';
-import { outboxRow, type MessageContext } from './outbox.ts';
+import type { MessageContext } from '../lib/outbox.ts';
+import type { OrderCreatedData } from './messages.ts';
 import { toOrderView, type OrderRow, type OrderView } from './order-queries.ts';
-import { orderWebhooksInsert } from '../webhooks/deliveries.ts';
+import { applyCreation, type ChangeHook } from './transition.ts';
 
 export interface OrderLineInput {
   product_id?: string | undefined;
@@ -19,6 +18,8 @@ export interface CreateOrderInput {
   customerId: string;
   items: OrderLineInput[];
   paymentToken?: string | undefined;
+  /** 'later': the order waits in AWAITING_PAYMENT for the customer to pay. */
+  paymentMethod?: 'card' | 'later' | undefined;
 }
 
 interface ProductRow {
@@ -31,10 +32,12 @@ interface ProductRow {
 
 /**
  * Records a new order as RECEIVED with its items, the first step of its trace and the OrderCreated message, all
- * inside `tx`. Prices come from the catalogue at this moment, never from the client.
+ * inside `tx` and in one statement (the lifecycle's move from nothing). Prices come from the catalogue at this
+ * moment, never from the client.
  */
 export async function createOrder(
   tx: Tx,
+  hooks: readonly ChangeHook[],
   input: CreateOrderInput,
   context: MessageContext,
 ): Promise<OrderView> {
@@ -54,66 +57,27 @@ export async function createOrder(
     customer_id: input.customerId,
     total,
     currency,
+    payment_method: input.paymentMethod ?? 'card',
     items: items.map(({ product_id, quantity, unit_price }) => ({ product_id, quantity, unit_price })),
   };
-  const envelope = buildEnvelope('OrderCreated', id, data);
-
-  // The order, its lines, the first step of its trace, its message and its webhook deliveries: one statement.
-  const deliveries = orderWebhooksInsert(tx, {
-    id,
-    customer_id: input.customerId,
-    total,
-    currency,
-    status: 'RECEIVED',
-    reason: null,
-    items,
-    correlationId: context.correlationId,
-  });
   let order: OrderRow;
   try {
-    let statement = tx
-      .with(
-        'o',
-        tx('orders')
-          .insert({
-            id,
-            customer_id: input.customerId,
-            status: 'RECEIVED',
-            total,
-            currency,
-            payment_token: input.paymentToken ?? null,
-            correlation_id: context.correlationId,
-          })
-          .returning('*'),
-      )
-      .with(
-        'i',
-        tx('order_items').insert(
-          items.map((i) => ({
-            order_id: id,
-            product_id: i.product_id,
-            quantity: i.quantity,
-            unit_price: i.unit_price,
-          })),
-        ),
-      )
-      .with(
-        'e',
-        tx('order_events').insert(
-          orderEventRow({
-            orderId: id,
-            type: 'OrderReceived',
-            fromStatus: null,
-            toStatus: 'RECEIVED',
-            data: { total, currency },
-            messageId: envelope.id,
-            correlationId: context.correlationId,
-          }),
-        ),
-      )
-      .with('x', tx('outbox').insert(outboxRow(envelope, context)));
-    if (deliveries) statement = statement.with('webhooks', deliveries);
-    [order] = await statement.select<OrderRow[]>('*').from('o');
+    order = await applyCreation(
+      tx,
+      hooks,
+      {
+        id,
+        customer_id: input.customerId,
+        total,
+        currency,
+        payment_token: input.paymentToken ?? null,
+        payment_method: input.paymentMethod ?? 'card',
+        correlation_id: context.correlationId,
+      },
+      items,
+      { actor: 'customer', trace: { total, currency }, details: { ...data } },
+      context,
+    );
   } catch (err) {
     if (isUniqueViolation(err, 'orders_pkey'))
       throw new ConflictError(`An order with id ${id} already exists`);

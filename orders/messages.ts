@@ -1,54 +1,72 @@
-import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import type { ExchangeKey } from '../lib/amqp/topology.ts';
-import type { OrderStatus, RejectReason } from './order-status.ts';
+import { buildEnvelope, type Envelope } from '../lib/messages.ts';
+import { outboxRow, type MessageContext } from '../lib/outbox.ts';
+import { ORDER_MESSAGE_TYPES, type OrderMessageType, type OrderStatus } from './lifecycle.ts';
 
-/** The message types comanda publishes, and the fanout exchange each goes to. */
-export const MESSAGE_EXCHANGES = {
-  OrderCreated: 'orderCreated',
-  OrderInventoryReserved: 'orderStatusChanged',
-  OrderConfirmed: 'orderStatusChanged',
-  OrderRejected: 'orderStatusChanged',
-} as const satisfies Record<string, ExchangeKey>;
+export const ORDER_AGGREGATE = 'order';
 
-export type MessageType = keyof typeof MESSAGE_EXCHANGES;
+/** Commands the lifecycle sends itself: work that must happen after a commit, outside any transaction. */
+export const ORDER_COMMANDS = ['PaymentRequested', 'RefundRequested'] as const;
+export type OrderCommandType = (typeof ORDER_COMMANDS)[number];
 
-/** The JSON envelope of every message: `id` is also the AMQP messageId, so consumers can de-duplicate. */
-export interface Envelope<T = unknown> {
-  id: string;
-  type: MessageType;
-  occurred_at: string;
-  order_id: string;
-  data: T;
+/** The fanout exchange each order message goes to: OrderCreated alone, status changes, payment steps, commands. */
+export function orderExchange(type: OrderMessageType | OrderCommandType): ExchangeKey {
+  if (type === 'OrderCreated') return 'orderCreated';
+  if ((ORDER_COMMANDS as readonly string[]).includes(type)) return 'orderCommands';
+  if (type.startsWith('OrderPayment')) return 'orderPaymentEvents';
+  return 'orderStatusChanged';
 }
+
+/** Every type the order exchanges carry, for consumers that read them all. */
+export const ORDER_EXCHANGE_TYPES: readonly string[] = [...ORDER_MESSAGE_TYPES, ...ORDER_COMMANDS];
 
 export interface OrderCreatedData {
   customer_id: string;
   total: number;
   currency: string;
+  payment_method: 'card' | 'later';
   items: { product_id: string; quantity: number; unit_price: number }[];
 }
 
-export interface OrderStatusChangedData {
+/**
+ * What every later change of an order says: the status before and after (equal for a step that changes no
+ * status, such as a refund), why, and the fulfilment fields where they apply. The envelope's `version` orders
+ * the changes of one order.
+ */
+export interface OrderChangedData {
   customer_id: string;
-  from_status: OrderStatus;
+  previous_status: OrderStatus;
   status: OrderStatus;
-  reason: RejectReason | null;
+  reason: string | null;
+  total: number;
+  currency: string;
+  tracking_number?: string | null;
+  carrier?: string | null;
+  delivered_at?: string | null;
+  payment_due_at?: string | null;
+  refund?: { amount: number; provider_ref: string } | undefined;
 }
 
-export function buildEnvelope<T>(type: MessageType, orderId: string, data: T): Envelope<T> {
-  return { id: randomUUID(), type, occurred_at: new Date().toISOString(), order_id: orderId, data };
+export interface PaymentRequestedData {
+  token: string;
 }
 
-const orderCreatedSchema = z.object({
-  id: z.uuid(),
-  type: z.literal('OrderCreated'),
-  occurred_at: z.string(),
-  order_id: z.uuid(),
-  data: z.looseObject({}),
-});
+export interface RefundRequestedData {
+  /** Why the money goes back: the order was cancelled after (or while) it was charged. */
+  reason: string;
+}
 
-/** Reads an OrderCreated envelope; anything else is a malformed message and throws a ZodError or SyntaxError. */
-export function parseOrderCreated(content: Buffer): Envelope<Record<string, unknown>> {
-  return orderCreatedSchema.parse(JSON.parse(content.toString('utf8')));
+/** The outbox row of an order message at `version` of the order. */
+export function orderOutboxRow<T>(
+  order: { id: string; version: number },
+  type: OrderMessageType | OrderCommandType,
+  data: T,
+  context: MessageContext,
+) {
+  const envelope: Envelope<T> = buildEnvelope(
+    { type: ORDER_AGGREGATE, id: order.id, version: order.version },
+    type,
+    data,
+  );
+  return outboxRow(orderExchange(type), envelope, context);
 }

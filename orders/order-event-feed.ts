@@ -1,5 +1,5 @@
 import type { Db } from '../lib/db.ts';
-import type { OrderStatus } from './order-status.ts';
+import type { OrderStatus } from './lifecycle.ts';
 
 /** One step of an order's trace as a live feed sends it; `id` is the order_events id, so a feed can resume. */
 export interface OrderFeedEvent {

@@ -1,5 +1,5 @@
 import type { Db } from '../lib/db.ts';
-import type { OrderStatus } from './order-status.ts';
+import type { OrderStatus } from './lifecycle.ts';
 
 export interface NewOrderEvent {
   orderId: string;

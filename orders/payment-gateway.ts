@@ -11,9 +11,24 @@ export interface ChargeRequest {
 export type ChargeResult =
   { status: 'captured'; providerRef: string } | { status: 'declined'; providerRef: string; reason: string };
 
+export interface RefundRequest {
+  /** The provider de-duplicates on this key: refunding twice with one key refunds once. */
+  idempotencyKey: string;
+  /** The charge to refund. */
+  providerRef: string;
+  amount: number;
+  currency: string;
+}
+
+export interface RefundResult {
+  status: 'refunded';
+  refundRef: string;
+}
+
 /** A payment provider. Implementations throw a recoverable error when the provider cannot be reached. */
 export interface PaymentGateway {
   charge(request: ChargeRequest): Promise<ChargeResult>;
+  refund(request: RefundRequest): Promise<RefundResult>;
 }
 
 export interface SimulatedGatewayOptions {
@@ -41,5 +56,11 @@ export class SimulatedPaymentGateway implements PaymentGateway {
       return { status: 'declined', providerRef, reason: 'amount_over_limit' };
     }
     return { status: 'captured', providerRef };
+  }
+
+  async refund(request: RefundRequest): Promise<RefundResult> {
+    if (this.options.latencyMs > 0) await new Promise((r) => setTimeout(r, this.options.latencyMs));
+    const refundRef = `sim_re_${createHash('sha256').update(request.idempotencyKey).digest('hex').slice(0, 21)}`;
+    return { status: 'refunded', refundRef };
   }
 }

@@ -1,9 +1,10 @@
-import type { Db, Knex, Tx } from '../lib/db.ts';
+import type { Db } from '../lib/db.ts';
 import { ConflictError, NotFoundError } from '../lib/errors.ts';
+import type { OrderStatus } from '../orders/lifecycle.ts';
 import type { Viewer } from '../orders/order-queries.ts';
-import type { OrderStatus } from '../orders/order-status.ts';
+import type { ChangeHook } from '../orders/transition.ts';
 import { UUID } from '../lib/uuid.ts';
-import { EVENT_FOR_STATUS, type WebhookEventType } from './event-types.ts';
+import type { WebhookEventType } from './event-types.ts';
 
 /** The channel notifiers LISTEN on; a NOTIFY on it is delivered only when the transaction commits. */
 export const DELIVERIES_CHANNEL = 'comanda_webhook_deliveries';
@@ -17,6 +18,9 @@ export interface WebhookPayload {
   data: {
     order_id: string;
     status: OrderStatus;
+    previous_status: OrderStatus | null;
+    /** The order's version after this change: a receiver keeps the highest it has seen and drops older ones. */
+    version: number;
     reason: string | null;
     total: number;
     currency: string;
@@ -24,45 +28,35 @@ export interface WebhookPayload {
     items: { product_id: string; sku: string; name: string; quantity: number; unit_price: number }[];
     created_at: string;
     updated_at: string;
-  };
-}
-
-/** What a status change's deliveries are made of: the order as it is after the change. */
-export interface OrderForWebhooks {
-  id: string;
-  customer_id: string;
-  total: number;
-  currency: string;
-  status: OrderStatus;
-  reason: string | null;
-  /** The order's lines when the caller has them (a new order, whose lines the same statement inserts); read
-   * from `order_items` otherwise. */
-  items?: WebhookPayload['data']['items'];
-  correlationId?: string | undefined;
+  } & Record<string, unknown>;
 }
 
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 
 /**
- * The part of a status change's statement that creates its deliveries: one per enabled endpoint that subscribes
- * to the event the new status announces (operations endpoints, and the order's customer's own). Used as a CTE of
- * the statement that changes the status, so the deliveries exist if and only if the change commits, at no extra
- * round trip; the table's trigger wakes the notifiers on commit. Undefined when the status announces nothing.
- * The order's timestamps are the statement's `now()`, which is what the status change writes.
+ * The lifecycle hook that creates a change's deliveries: one per enabled endpoint that subscribes to the event
+ * the change announces (operations endpoints, and the order's customer's own). It runs as a CTE of the statement
+ * that makes the change, so the deliveries exist if and only if the change commits, at no extra round trip; the
+ * table's trigger wakes the notifiers on commit. The order's timestamps are the statement's `now()`, which is
+ * what the change writes.
  */
-export function orderWebhooksInsert(tx: Tx, order: OrderForWebhooks): Knex.Raw | undefined {
-  const type = EVENT_FOR_STATUS[order.status];
+export const webhookDeliveriesHook: ChangeHook = (tx, change) => {
+  const type = change.event;
   if (!type) return undefined;
+  const { order } = change;
   const data = {
+    ...change.details,
     order_id: order.id,
     status: order.status,
-    reason: order.reason,
+    previous_status: change.previousStatus,
+    version: order.version,
+    reason: change.reason,
     total: order.total,
     currency: order.currency,
     customer_id: order.customer_id,
   };
-  const items = order.items
-    ? tx.raw('?::jsonb', [JSON.stringify(order.items)])
+  const items = change.items
+    ? tx.raw('?::jsonb', [JSON.stringify(change.items)])
     : tx.raw(
         `(select coalesce(jsonb_agg(jsonb_build_object('product_id', i.product_id, 'sku', p.sku, 'name', p.name,
                   'quantity', i.quantity, 'unit_price', i.unit_price) order by i.id), '[]'::jsonb)
@@ -89,13 +83,13 @@ export function orderWebhooksInsert(tx: Tx, order: OrderForWebhooks): Knex.Raw |
       type,
       JSON.stringify(data),
       items,
-      order.correlationId ?? null,
+      change.correlationId,
       order.id,
       type,
       order.customer_id,
     ],
   );
-}
+};
 
 interface DeliveryRow {
   id: string;

@@ -1,13 +1,9 @@
-import type { OrderStatus } from '../orders/order-status.ts';
+import { ORDER_WEBHOOK_EVENTS } from '../orders/lifecycle.ts';
 
-/** The events a webhook endpoint can subscribe to (OPS_WEBHOOK_EVENT_TYPES in lib/config.ts lists the same). */
-export const WEBHOOK_EVENT_TYPES = ['order.created', 'order.confirmed', 'order.rejected'] as const;
+/**
+ * The events a webhook endpoint can subscribe to: those the order lifecycle announces (its table says which move
+ * or step announces which). OPS_WEBHOOK_EVENT_TYPES in lib/config.ts accepts the same (a test keeps them equal).
+ */
+export const WEBHOOK_EVENT_TYPES = ORDER_WEBHOOK_EVENTS;
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
-
-/** The event an order's new status announces, if any. Later states add their line here. */
-export const EVENT_FOR_STATUS: Partial<Record<OrderStatus, WebhookEventType>> = {
-  RECEIVED: 'order.created',
-  CONFIRMED: 'order.confirmed',
-  REJECTED: 'order.rejected',
-};

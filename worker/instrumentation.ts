@@ -8,8 +8,8 @@ import {
   ordersFinal,
   paymentDuration,
 } from '../lib/metrics.ts';
-import { FINAL_STATUSES } from '../orders/order-status.ts';
-import type { CompletedStep } from '../orders/process-order.ts';
+import { PROCESSED_STATUSES } from '../orders/lifecycle.ts';
+import type { CompletedStep } from '../orders/order-steps.ts';
 import type { PaymentGateway } from '../orders/payment-gateway.ts';
 
 /** Counts every delivery a consumer settles, and how long it took, by queue and outcome. */
@@ -35,6 +35,7 @@ export function instrumentPayments(gateway: PaymentGateway): PaymentGateway {
         paymentDuration.observe({ result }, (performance.now() - started) / 1000);
       }
     },
+    refund: (request) => gateway.refund(request),
   };
 }
 
@@ -49,7 +50,7 @@ export function recordOrderSteps(steps: CompletedStep[]): void {
   for (const step of steps) {
     const since = step.from === 'RECEIVED' ? step.receivedAt : previous;
     if (since) orderStepDuration.observe({ from: step.from, to: step.to }, seconds(step.at, since));
-    if (FINAL_STATUSES.has(step.to)) {
+    if (PROCESSED_STATUSES.has(step.to)) {
       ordersFinal.inc({ status: step.to, reason: step.reason ?? 'none' });
       orderReceivedToFinal.observe({ status: step.to }, seconds(step.at, step.receivedAt));
     }

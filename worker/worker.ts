@@ -1,72 +1,137 @@
 import { PermanentMessageError } from '../lib/errors.ts';
 import { QueueConsumer, type IncomingMessage } from '../lib/amqp/consumer.ts';
-import type { Services } from '../lib/services.ts';
-import { parseOrderCreated } from '../orders/messages.ts';
-import { SimulatedPaymentGateway, type PaymentGateway } from '../orders/payment-gateway.ts';
-import { processOrder, type CompletedStep } from '../orders/process-order.ts';
+import type { QueueKey } from '../lib/amqp/topology.ts';
 import { isTransientDbError } from '../lib/db.ts';
+import type { Logger } from '../lib/logger.ts';
+import { parseEnvelope, type Envelope } from '../lib/messages.ts';
+import type { Services } from '../lib/services.ts';
+import { cancelOverduePayments } from '../orders/cancel-order.ts';
+import type { OrderDeps, StepContext } from '../orders/order-steps.ts';
+import { SimulatedPaymentGateway, type PaymentGateway } from '../orders/payment-gateway.ts';
+import { processOrder } from '../orders/process-order.ts';
+import { payOrder, refundOrder } from '../orders/take-payment.ts';
+import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
 import { instrumentConsumer, instrumentPayments, recordOrderSteps } from './instrumentation.ts';
 
 export interface RunningWorker {
+  /** The OrderCreated consumer. */
   consumer: QueueConsumer;
+  /** The consumer of the lifecycle's commands (payments of pay-later orders, refunds). */
+  commands: QueueConsumer;
   /** Stops taking messages and waits for the ones in hand to commit and be acked. */
   stop(): Promise<void>;
 }
 
-/** Consumes OrderCreated and drives each order to CONFIRMED or REJECTED. */
+type Handler = (
+  envelope: Envelope<Record<string, unknown>>,
+  ctx: StepContext & { messageId: string },
+) => Promise<unknown>;
+
+/**
+ * The worker: drives each new order to its first outcome (OrderCreated), charges pay-later orders and refunds
+ * cancelled ones (the order commands), and cancels orders whose payment window has passed (a sweep).
+ */
 export function startWorker(services: Services, options: { payments?: PaymentGateway } = {}): RunningWorker {
   const { config, db, amqp, topology } = services;
   const logger = services.logger.child({ component: 'worker' });
-  const payments = instrumentPayments(
-    options.payments ??
-      new SimulatedPaymentGateway({
-        declineAbove: config.PAYMENT_DECLINE_ABOVE,
-        latencyMs: config.PAYMENT_LATENCY_MS,
-      }),
-  );
-
-  const handle = async (message: IncomingMessage): Promise<void> => {
-    let envelope;
-    try {
-      envelope = parseOrderCreated(message.content);
-    } catch (err) {
-      throw new PermanentMessageError(
-        `Malformed OrderCreated message: ${(err as Error).message.slice(0, 300)}`,
-        {
-          cause: err,
-        },
-      );
-    }
-    const header = message.headers['x-correlation-id'];
-    const correlationId = typeof header === 'string' && header ? header : envelope.id;
-    const log = logger.child({
-      order_id: envelope.order_id,
-      message_id: envelope.id,
-      correlation_id: correlationId,
-    });
-    try {
-      const steps: CompletedStep[] = [];
-      const status = await processOrder({ db, payments }, envelope.order_id, {
-        messageId: envelope.id,
-        correlationId,
-        traceparent: message.headers.traceparent as string | undefined,
-        steps,
-      });
-      log.info({ status }, 'order processed');
-      recordOrderSteps(steps);
-    } catch (err) {
-      if (isTransientDbError(err)) log.warn({ err }, 'database unavailable; order will be retried');
-      throw err;
-    }
+  const deps: OrderDeps = {
+    db,
+    hooks: [webhookDeliveriesHook],
+    payments: instrumentPayments(
+      options.payments ??
+        new SimulatedPaymentGateway({
+          declineAbove: config.PAYMENT_DECLINE_ABOVE,
+          latencyMs: config.PAYMENT_LATENCY_MS,
+        }),
+    ),
+    paymentWindowS: config.PAYMENT_WINDOW_S,
   };
 
-  const consumer = new QueueConsumer(amqp, topology, {
-    queue: 'workerOrderCreated',
-    prefetch: config.AMQP_PREFETCH,
-    handler: handle,
-    logger,
+  const consume = (queue: QueueKey, handlers: Record<string, Handler>) => {
+    const consumer = new QueueConsumer(amqp, topology, {
+      queue,
+      prefetch: config.AMQP_PREFETCH,
+      handler: (message) => handleEnvelope(message, handlers, logger),
+      logger,
+    });
+    instrumentConsumer(consumer, queue);
+    consumer.start();
+    return consumer;
+  };
+
+  const consumer = consume('workerOrderCreated', {
+    OrderCreated: async (envelope, ctx) => {
+      const status = await processOrder(deps, envelope.aggregate_id, ctx);
+      recordOrderSteps(ctx.steps ?? []);
+      return status;
+    },
   });
-  instrumentConsumer(consumer, 'workerOrderCreated');
-  consumer.start();
-  return { consumer, stop: () => consumer.stop() };
+  const commands = consume('workerOrderCommands', {
+    PaymentRequested: async (envelope, ctx) => {
+      const token = envelope.data.token;
+      if (typeof token !== 'string') throw new PermanentMessageError('PaymentRequested without a card token');
+      const status = await payOrder(deps, envelope.aggregate_id, token, ctx);
+      recordOrderSteps(ctx.steps ?? []);
+      return status;
+    },
+    RefundRequested: (envelope, ctx) =>
+      refundOrder(deps, envelope.aggregate_id, String(envelope.data.reason ?? 'order cancelled'), ctx),
+  });
+
+  // The payment window's timer is each order's own payment_due_at: any worker, started at any time, sweeps it.
+  let sweeping: Promise<unknown> = Promise.resolve();
+  const sweep = setInterval(() => {
+    sweeping = cancelOverduePayments(deps).then(
+      (n) => n && logger.info({ cancelled: n }, 'orders cancelled: payment window passed'),
+      (err: unknown) => logger.warn({ err }, 'payment window sweep failed; will try again'),
+    );
+  }, config.PAYMENT_SWEEP_INTERVAL_MS);
+  sweep.unref();
+
+  return {
+    consumer,
+    commands,
+    async stop() {
+      clearInterval(sweep);
+      await Promise.all([consumer.stop(), commands.stop(), sweeping]);
+    },
+  };
+}
+
+async function handleEnvelope(
+  message: IncomingMessage,
+  handlers: Record<string, Handler>,
+  logger: Logger,
+): Promise<void> {
+  let envelope;
+  try {
+    envelope = parseEnvelope(message.content, Object.keys(handlers));
+  } catch (err) {
+    throw new PermanentMessageError(
+      `Malformed ${Object.keys(handlers).join('/')} message: ${(err as Error).message.slice(0, 300)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const header = message.headers['x-correlation-id'];
+  const correlationId = typeof header === 'string' && header ? header : envelope.id;
+  const log = logger.child({
+    order_id: envelope.aggregate_id,
+    message_id: envelope.id,
+    message_type: envelope.type,
+    correlation_id: correlationId,
+  });
+  try {
+    const status = await handlers[envelope.type](envelope, {
+      messageId: envelope.id,
+      correlationId,
+      traceparent: message.headers.traceparent as string | undefined,
+      steps: [],
+    });
+    log.info({ status }, 'message processed');
+  } catch (err) {
+    if (isTransientDbError(err)) log.warn({ err }, 'database unavailable; message will be retried');
+    throw err;
+  }
 }

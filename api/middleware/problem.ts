@@ -71,6 +71,7 @@ export async function problemDetails(ctx: Context, next: Next): Promise<void> {
       status: app.status,
       detail: app.expose ? app.message : 'An unexpected error occurred; it has been logged',
       code: app.code,
+      ...(app.expose ? app.extensions : {}),
       ...(app instanceof ValidationError && app.errors.length ? { errors: app.errors } : {}),
       ...(ctx.state.requestId ? { request_id: ctx.state.requestId as string } : {}),
     });

@@ -36,7 +36,15 @@ export function orderBodySchema(maxItems: number, maxQuantity: number) {
       .array(line, { message: 'must be a list of order lines' })
       .min(1, { message: 'an order needs at least one item' })
       .max(maxItems, { message: `at most ${maxItems} lines per order` }),
-    payment: z.strictObject({ token: z.string().min(1).max(200) }).optional(),
+    payment: z
+      .strictObject({
+        method: z.enum(['card', 'later'], { message: 'must be "card" or "later"' }).optional(),
+        token: z.string().min(1).max(200).optional(),
+      })
+      .refine((p) => !(p.method === 'later' && p.token !== undefined), {
+        message: 'a pay-later order takes its card later, with POST /orders/{id}/payment',
+      })
+      .optional(),
   });
 }
 
@@ -72,7 +80,14 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
       async (tx) => {
         const order = await createOrder(
           tx,
-          { id: input.id, customerId: principal.sub, items: input.items, paymentToken: input.payment?.token },
+          deps.hooks,
+          {
+            id: input.id,
+            customerId: principal.sub,
+            items: input.items,
+            paymentToken: input.payment?.token,
+            paymentMethod: input.payment?.method,
+          },
           { correlationId: ctx.state.requestId, traceparent: ctx.get('traceparent') || undefined },
         );
         return { status: 201, body: order, headers: { Location: `/orders/${order.id}` } };
@@ -91,7 +106,9 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
   });
 
   router.get('/orders/:id', authed, readers, async (ctx: ApiContext) => {
-    ctx.body = await visibleOrder(deps, ctx, (ctx.params as { id?: string }).id);
+    const order = await visibleOrder(deps, ctx, (ctx.params as { id?: string }).id);
+    ctx.set('ETag', orderETag(order.version));
+    ctx.body = order;
   });
 
   router.get('/orders/:id/events', authed, readers, async (ctx: ApiContext) => {
@@ -102,8 +119,13 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
   return router;
 }
 
-async function visibleOrder(deps: ApiDeps, ctx: ApiContext, id: string | undefined) {
+export async function visibleOrder(deps: ApiDeps, ctx: ApiContext, id: string | undefined) {
   const order = id && UUID.test(id) ? await findOrderForViewer(deps.db, id, ctx.state.principal) : undefined;
   if (!order) throw new NotFoundError(`Order ${id} not found`);
   return order;
+}
+
+/** The `ETag` of an order: its version, which grows with every change. */
+export function orderETag(version: number): string {
+  return `"${version}"`;
 }

@@ -71,6 +71,7 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
   }
 
   start(): void {
+    this.stopping = false;
     this.client.add(this);
   }
 

@@ -8,6 +8,10 @@ import type { Channel } from 'amqplib';
 export const EXCHANGES = {
   orderCreated: 'order.created',
   orderStatusChanged: 'order.status-changed',
+  /** Steps of an order that change no status: a declined payment attempt, a refund. */
+  orderPaymentEvents: 'order.payment-events',
+  /** Work the order lifecycle asks of its workers after a commit: take a payment, refund one. */
+  orderCommands: 'order.commands',
   deadLetter: 'comanda.dead-letter',
 } as const;
 
@@ -15,6 +19,7 @@ export type ExchangeKey = keyof typeof EXCHANGES;
 
 export const QUEUES = {
   workerOrderCreated: { name: 'worker.order-created', exchange: 'orderCreated' },
+  workerOrderCommands: { name: 'worker.order-commands', exchange: 'orderCommands' },
 } as const satisfies Record<string, { name: string; exchange: ExchangeKey }>;
 
 export type QueueKey = keyof typeof QUEUES;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, postOrder } from '../helpers/http.ts';
 import { startPipeline } from '../helpers/pipeline.ts';
 
@@ -44,7 +44,7 @@ test('when Redis cannot be reached, then /readyz says which one is down, and ord
     t.is(first.status, 201);
     t.is(again.headers.get('idempotent-replayed'), 'true');
     t.is(again.body.id, first.body.id);
-    t.is(await waitForFinal(p.db, first.body.id), 'CONFIRMED');
+    t.is(await waitForProcessed(p.db, first.body.id), 'CONFIRMED');
   } finally {
     await p.stop();
   }

@@ -5,6 +5,7 @@ import { grantRole } from '../../accounts/users.ts';
 import type { ApiDeps, ApiState } from '../../api/context.ts';
 import { accountsRouter } from '../../api/routes/accounts.ts';
 import { adminRouter } from '../../api/routes/admin.ts';
+import { orderActionsRouter } from '../../api/routes/order-actions.ts';
 import { ordersRouter } from '../../api/routes/orders.ts';
 import { streamRouter, type StreamDeps } from '../../api/routes/stream.ts';
 import { webhooksRouter } from '../../api/routes/webhooks.ts';
@@ -149,6 +150,28 @@ const cases: Case[] = [
     path: () => `/webhook-deliveries/${missing}/retry`,
     expect: customerAndAdmin(404),
   },
+  {
+    method: 'POST',
+    route: '/orders/:id/cancel',
+    path: () => `/orders/${missing}/cancel`,
+    body: () => ({ reason: 'role matrix' }),
+    expect: customerAndAdmin(404),
+  },
+  {
+    method: 'POST',
+    route: '/orders/:id/payment',
+    path: () => `/orders/${missing}/payment`,
+    body: () => ({ token: 'tok_visa' }),
+    // A customer's route; the admin here is a registered customer granted admin, so it passes too.
+    expect: customerAndAdmin(404),
+  },
+  {
+    method: 'PATCH',
+    route: '/orders/:id/status',
+    path: () => `/orders/${missing}/status`,
+    body: () => ({ status: 'PROCESSING' }),
+    expect: { anonymous: 401, customer: 403, operations: 404, admin: 404 },
+  },
   { method: 'GET', route: '/admin/dead-letters', path: () => '/admin/dead-letters', expect: adminOnly(200) },
   {
     method: 'GET',
@@ -223,6 +246,7 @@ test('when the routers are read, then every route that is not public is in the m
   const routers: Router<ApiState>[] = [
     accountsRouter(deps),
     ordersRouter(deps),
+    orderActionsRouter(deps),
     streamRouter(deps),
     webhooksRouter(deps),
     adminRouter(deps),

@@ -1,7 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import test from 'ava';
-import { buildProduct, waitForAllFinal, waitForFinal, type TestProduct } from '../helpers/factories.ts';
-import { postOrder, type HttpResult } from '../helpers/http.ts';
+import {
+  buildProduct,
+  waitForAllProcessed,
+  waitForProcessed,
+  type TestProduct,
+} from '../helpers/factories.ts';
+import { postOrder, sendJson, type HttpResult } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 
 /** A worker in a process of its own, joined to the test's pipeline, so the test can kill it. */
@@ -17,9 +22,20 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-async function postMany(p: TestPipeline, count: number, products: TestProduct[], concurrency: number) {
+/**
+ * Posts `count` orders from `concurrency` clients; with `cancelEvery`, the customer also cancels every n-th order
+ * right after placing it (without waiting), so cancels race the workers at every step.
+ */
+async function postMany(
+  p: TestPipeline,
+  count: number,
+  products: TestProduct[],
+  concurrency: number,
+  cancelEvery?: number,
+) {
   const token = await p.token();
   const results: HttpResult[] = [];
+  const cancels: Promise<HttpResult>[] = [];
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -29,22 +45,38 @@ async function postMany(p: TestPipeline, count: number, products: TestProduct[],
           items: [{ product_id: products[i % products.length].id, quantity: 1 + (i % 3) }],
           ...(i % 10 === 0 ? { payment: { token: 'tok_decline' } } : {}),
         };
-        results.push(await postOrder(p.url, token, body));
+        const res = await postOrder(p.url, token, body);
+        results.push(res);
+        if (cancelEvery && i % cancelEvery === 1 && res.status === 201) {
+          const delay = (i * 37) % 400;
+          cancels.push(
+            new Promise((r) => setTimeout(r, delay)).then(() =>
+              sendJson('POST', p.url, `/orders/${res.body.id}/cancel`, token),
+            ),
+          );
+        }
       }
     }),
   );
+  const cancelled = await Promise.all(cancels);
+  if (cancelled.some((c) => c.status !== 200 && c.status !== 409)) {
+    throw new Error(`a cancel failed: ${JSON.stringify(cancelled.find((c) => c.status >= 500)?.body)}`);
+  }
   return results;
 }
 
 async function finalCount(p: TestPipeline): Promise<number> {
   const [row] = await p
     .db('orders')
-    .whereIn('status', ['CONFIRMED', 'REJECTED'])
+    .whereIn('status', ['CONFIRMED', 'REJECTED', 'CANCELLED'])
     .count<{ n: string }[]>({ n: '*' });
   return Number(row.n);
 }
 
-/** What must hold after any crash: every order final once, stock and payments matching the outcomes. */
+/**
+ * What must hold after any crash: every order settled (confirmed, rejected or cancelled) with each step once,
+ * stock and payments matching the outcomes, and every captured payment of a cancelled order refunded once.
+ */
 async function assertConsistent(
   t: import('ava').ExecutionContext,
   p: TestPipeline,
@@ -54,13 +86,21 @@ async function assertConsistent(
   const ids = orders.map((o) => o.body.id as string);
   const rows: { id: string; status: string; total: number }[] = await p.db('orders').whereIn('id', ids);
   t.is(rows.length, ids.length);
-  t.true(rows.every((r) => r.status === 'CONFIRMED' || r.status === 'REJECTED'));
+  t.true(rows.every((r) => ['CONFIRMED', 'REJECTED', 'CANCELLED'].includes(r.status)));
+  const cancelled = rows.filter((r) => r.status === 'CANCELLED').map((r) => r.id);
+  // A refund is asked for in the cancel's (or the late charge's) transaction and made by a worker after it.
+  await until(
+    async () =>
+      (await p.db('payments').whereIn('order_id', cancelled).andWhere({ status: 'captured' })).length === 0,
+    'every captured payment of a cancelled order to be refunded',
+    60_000,
+  );
 
-  const steps: { order_id: string; to_status: string; n: string }[] = await p
+  const steps: { order_id: string; type: string; n: string }[] = await p
     .db('order_events')
     .whereIn('order_id', ids)
-    .groupBy('order_id', 'to_status')
-    .select('order_id', 'to_status')
+    .groupBy('order_id', 'type')
+    .select('order_id', 'type')
     .count({ n: '*' });
   t.true(
     steps.every((s) => Number(s.n) === 1),
@@ -70,7 +110,20 @@ async function assertConsistent(
   const confirmed = rows.filter((r) => r.status === 'CONFIRMED').map((r) => r.id);
   const payments: { order_id: string; status: string }[] = await p.db('payments').whereIn('order_id', ids);
   t.is(payments.filter((x) => x.status === 'captured').length, confirmed.length);
-  t.is(payments.filter((x) => x.status === 'pending').length, 0);
+  const refunded = payments.filter((x) => x.status === 'refunded').map((x) => x.order_id);
+  t.true(
+    refunded.every((id) => cancelled.includes(id)),
+    'only cancelled orders are refunded',
+  );
+  const refundSteps = await p
+    .db('order_events')
+    .whereIn('order_id', ids)
+    .andWhere({ type: 'PaymentRefunded' });
+  t.is(refundSteps.length, refunded.length, 'one refund step per refunded payment');
+  t.true(
+    payments.filter((x) => x.status === 'pending').every((x) => cancelled.includes(x.order_id)),
+    'a payment stays pending only when its order was cancelled before it was charged',
+  );
 
   for (const product of products) {
     const sold: { n: string | null }[] = await p
@@ -85,7 +138,7 @@ async function assertConsistent(
 }
 
 test.serial(
-  'when workers are killed with SIGKILL again and again while 500 orders flow, then every order is final exactly once and stock and payments add up',
+  'when workers are killed with SIGKILL again and again while 500 orders flow and a fifth of them are cancelled, then every order settles exactly once and stock, payments and refunds add up',
   async (t) => {
     t.timeout(180_000);
     const p = await startPipeline({ AMQP_PREFETCH: '10' }, { worker: false });
@@ -109,18 +162,25 @@ test.serial(
       );
       const started = Date.now();
 
-      const orders = await postMany(p, 500, products, 10);
+      const orders = await postMany(p, 500, products, 10, 5);
       t.true(orders.every((o) => o.status === 201));
       await until(async () => (await finalCount(p)) >= 250 || kills >= 5, 'some crashes under way', 60_000);
       killing = false;
       await killer;
-      await waitForAllFinal(
+      await waitForAllProcessed(
         p.db,
         orders.map((o) => o.body.id),
         90_000,
       );
 
-      t.log(`500 orders, ${kills} worker kills, all final after ${Date.now() - started} ms`);
+      const cancelled = await p
+        .db('orders')
+        .where({ status: 'CANCELLED' })
+        .count<{ n: string }[]>({ n: '*' });
+      t.log(
+        `500 orders (${cancelled[0].n} cancelled), ${kills} worker kills, all settled after ${Date.now() - started} ms`,
+      );
+      t.true(Number(cancelled[0].n) > 0);
       t.true(kills >= 1);
       await assertConsistent(t, p, orders, products);
     } finally {
@@ -150,7 +210,7 @@ test.serial(
       const code = await exited(first);
       const doneAtExit = await finalCount(p);
       second = spawnWorker(p);
-      await waitForAllFinal(
+      await waitForAllProcessed(
         p.db,
         orders.map((o) => o.body.id),
         60_000,
@@ -193,7 +253,7 @@ test.serial(
       next = spawnWorker(p);
 
       t.is(code, 130);
-      t.is(await waitForFinal(p.db, order.body.id, 30_000), 'CONFIRMED');
+      t.is(await waitForProcessed(p.db, order.body.id, 30_000), 'CONFIRMED');
       t.is((await p.db('order_events').where({ order_id: order.body.id })).length, 3);
     } finally {
       slow.kill('SIGKILL');

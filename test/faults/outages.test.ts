@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { buildProduct, waitForAllFinal, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForAllProcessed, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, postOrder, type HttpResult } from '../helpers/http.ts';
 import { baseUrls, startPipeline, until } from '../helpers/pipeline.ts';
 import { proxyFor } from '../helpers/tcp-proxy.ts';
@@ -39,7 +39,7 @@ test.serial(
       t.is(ready.body.rabbitmq, 'down');
       t.true(pendingDuringCut >= 10, `orders of the outage wait in the outbox (${pendingDuringCut})`);
       const all = [...before, ...during];
-      await waitForAllFinal(
+      await waitForAllProcessed(
         p.db,
         all.map((r) => r.body.id),
         30_000,
@@ -106,8 +106,8 @@ test.serial(
         return after.status === 201;
       }, 'the API to take orders again');
       t.log(`taking orders again ${Date.now() - cutAt} ms after PostgreSQL came back`);
-      t.is(await waitForFinal(p.db, first.body.id, 30_000), 'CONFIRMED');
-      t.is(await waitForFinal(p.db, after!.body.id, 30_000), 'CONFIRMED');
+      t.is(await waitForProcessed(p.db, first.body.id, 30_000), 'CONFIRMED');
+      t.is(await waitForProcessed(p.db, after!.body.id, 30_000), 'CONFIRMED');
     } finally {
       proxy.restore();
       await p.stop();

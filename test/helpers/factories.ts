@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../../lib/db.ts';
-import type { OrderStatus } from '../../orders/order-status.ts';
-import { FINAL_STATUSES } from '../../orders/order-status.ts';
+import { PROCESSED_STATUSES, type OrderStatus } from '../../orders/lifecycle.ts';
 import { until } from './pipeline.ts';
 
 export interface TestProduct {
@@ -34,32 +33,46 @@ export async function stockOf(db: Db, productId: string): Promise<{ available: n
   return { available: row!.stock_available, reserved: row!.stock_reserved };
 }
 
-/** Waits until the order reaches a final status, and returns it. */
-export async function waitForFinal(db: Db, orderId: string, timeoutMs = 10_000): Promise<OrderStatus> {
+/** Waits until the order is in one of `statuses`, and returns the status it found. */
+export async function waitForStatus(
+  db: Db,
+  orderId: string,
+  statuses: Iterable<OrderStatus>,
+  timeoutMs = 10_000,
+): Promise<OrderStatus> {
+  const wanted = new Set(statuses);
   let status: OrderStatus | undefined;
   await until(
     async () => {
       status = (await db<{ id: string; status: OrderStatus }>('orders').where({ id: orderId }).first())
         ?.status;
-      return status !== undefined && FINAL_STATUSES.has(status);
+      return status !== undefined && wanted.has(status);
     },
-    `order ${orderId} to reach a final status`,
+    `order ${orderId} to reach ${[...wanted].join(' or ')}`,
     timeoutMs,
   );
   return status!;
 }
 
-/** Waits until every one of `orderIds` is final (one query per poll, however many orders). */
-export async function waitForAllFinal(db: Db, orderIds: string[], timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until the worker is done with the order's OrderCreated (CONFIRMED, REJECTED, AWAITING_PAYMENT, or
+ * cancelled meanwhile), and returns that status. Not "final": a confirmed order still ships.
+ */
+export function waitForProcessed(db: Db, orderId: string, timeoutMs = 10_000): Promise<OrderStatus> {
+  return waitForStatus(db, orderId, PROCESSED_STATUSES, timeoutMs);
+}
+
+/** Waits until the worker is done with every one of `orderIds` (one query per poll, however many orders). */
+export async function waitForAllProcessed(db: Db, orderIds: string[], timeoutMs = 30_000): Promise<void> {
   await until(
     async () => {
       const [row] = await db('orders')
         .whereIn('id', orderIds)
-        .whereIn('status', [...FINAL_STATUSES])
+        .whereIn('status', [...PROCESSED_STATUSES])
         .count<{ n: string }[]>({ n: '*' });
       return Number(row.n) === orderIds.length;
     },
-    `${orderIds.length} orders to reach a final status`,
+    `${orderIds.length} orders to be processed`,
     timeoutMs,
   );
 }

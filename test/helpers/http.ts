@@ -42,3 +42,23 @@ export function postOrder(
 export function getJson(baseUrl: string, path: string, token?: string): Promise<HttpResult> {
   return http(`${baseUrl}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
 }
+
+/** A JSON request with a bearer token, as any client would send it. */
+export function sendJson(
+  method: string,
+  baseUrl: string,
+  path: string,
+  token: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<HttpResult> {
+  return http(`${baseUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { scrape, valueOf, type Sample } from '../../bench/prometheus.ts';
@@ -22,7 +22,7 @@ test.serial(
     const before = await scrape(`${p.url}/metrics`);
 
     const res = await postOrder(p.url, token, { items: [{ product_id: product.id, quantity: 1 }] });
-    t.is(await waitForFinal(p.db, res.body.id), 'CONFIRMED');
+    t.is(await waitForProcessed(p.db, res.body.id), 'CONFIRMED');
 
     let after: Sample[] = [];
     await until(async () => {
@@ -57,7 +57,7 @@ test.serial('when an order is declined, then it is counted as REJECTED with its 
     items: [{ product_id: product.id, quantity: 1 }],
     payment: { token: 'tok_decline' },
   });
-  t.is(await waitForFinal(p.db, res.body.id), 'REJECTED');
+  t.is(await waitForProcessed(p.db, res.body.id), 'REJECTED');
 
   const labels = { status: 'REJECTED', reason: 'PAYMENT_DECLINED' };
   await until(

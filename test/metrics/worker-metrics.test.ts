@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import test from 'ava';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
 import { startPipeline, until } from '../helpers/pipeline.ts';
 import { scrape, valueOf, type Sample } from '../../bench/prometheus.ts';
@@ -31,7 +31,7 @@ test('when a worker process runs with METRICS_PORT, then its /metrics counts the
     const product = await buildProduct(p.db);
 
     const res = await postOrder(p.url, await p.token(), { items: [{ product_id: product.id, quantity: 2 }] });
-    t.is(await waitForFinal(p.db, res.body.id), 'CONFIRMED');
+    t.is(await waitForProcessed(p.db, res.body.id), 'CONFIRMED');
 
     let samples: Sample[] = [];
     await until(async () => {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { buildProduct, stockOf, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, stockOf, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, postOrder } from '../helpers/http.ts';
 import { publishRaw, startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 
@@ -21,7 +21,7 @@ test('when an order is posted, then it is CONFIRMED with the trace RECEIVED → 
   t.is(res.body.status, 'RECEIVED');
   t.is(res.body.total, 3750);
   t.is(res.headers.get('location'), `/orders/${res.body.id}`);
-  t.is(await waitForFinal(p.db, res.body.id), 'CONFIRMED');
+  t.is(await waitForProcessed(p.db, res.body.id), 'CONFIRMED');
   const events = await getJson(p.url, `/orders/${res.body.id}/events`, token);
   t.deepEqual(
     events.body.data.map((e: { to_status: string }) => e.to_status),
@@ -46,7 +46,7 @@ test('when an item is out of stock, then the order is REJECTED with OUT_OF_STOCK
   });
 
   t.is(res.status, 201);
-  t.is(await waitForFinal(p.db, res.body.id), 'REJECTED');
+  t.is(await waitForProcessed(p.db, res.body.id), 'REJECTED');
   const order = await getJson(p.url, `/orders/${res.body.id}`, token);
   t.is(order.body.reject_reason, 'OUT_OF_STOCK');
   t.deepEqual(await stockOf(p.db, plenty.id), { available: 50, reserved: 0 });
@@ -66,7 +66,7 @@ test('when the payment is declined, then the order is REJECTED with PAYMENT_DECL
     payment: { token: 'tok_decline' },
   });
 
-  t.is(await waitForFinal(p.db, res.body.id), 'REJECTED');
+  t.is(await waitForProcessed(p.db, res.body.id), 'REJECTED');
   const order = await getJson(p.url, `/orders/${res.body.id}`, token);
   t.is(order.body.reject_reason, 'PAYMENT_DECLINED');
   t.deepEqual(await stockOf(p.db, product.id), { available: 10, reserved: 0 });
@@ -88,7 +88,7 @@ test('when the total is above the payment limit, then the payment is declined', 
 
   const res = await postOrder(p.url, token, { items: [{ product_id: product.id, quantity: 2 }] });
 
-  t.is(await waitForFinal(p.db, res.body.id), 'REJECTED');
+  t.is(await waitForProcessed(p.db, res.body.id), 'REJECTED');
   const payment = await p.db('payments').where({ order_id: res.body.id }).first();
   t.is(payment.failure_reason, 'amount_over_limit');
 });
@@ -97,7 +97,7 @@ test('when the same OrderCreated is delivered again, then nothing is reserved or
   const product = await buildProduct(p.db, { stock_available: 20 });
   const token = await p.token();
   const res = await postOrder(p.url, token, { items: [{ product_id: product.id, quantity: 5 }] });
-  await waitForFinal(p.db, res.body.id);
+  await waitForProcessed(p.db, res.body.id);
   const outbox = await p.db('outbox').where({ aggregate_id: res.body.id, type: 'OrderCreated' }).first();
 
   const settled: string[] = [];
@@ -134,7 +134,7 @@ test('when many orders race for little stock, then no more is sold than there wa
   );
 
   t.true(responses.every((r) => r.status === 201));
-  const statuses = await Promise.all(responses.map((r) => waitForFinal(p.db, r.body.id)));
+  const statuses = await Promise.all(responses.map((r) => waitForProcessed(p.db, r.body.id)));
   t.is(statuses.filter((s) => s === 'CONFIRMED').length, 7);
   t.is(statuses.filter((s) => s === 'REJECTED').length, 23);
   t.deepEqual(await stockOf(p.db, product.id), { available: 0, reserved: 0 });
@@ -152,7 +152,7 @@ test('when a request carries X-Request-Id, then every step of the order’s trac
   );
 
   t.is(res.headers.get('x-request-id'), correlation);
-  await waitForFinal(p.db, res.body.id);
+  await waitForProcessed(p.db, res.body.id);
   const steps = await p.db('order_events').where({ order_id: res.body.id }).orderBy('id');
   t.is(steps.length, 3);
   t.true(steps.every((s: { correlation_id: string }) => s.correlation_id === correlation));

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { buildProduct, stockOf, waitForFinal, type TestProduct } from '../helpers/factories.ts';
+import { buildProduct, stockOf, waitForProcessed, type TestProduct } from '../helpers/factories.ts';
 import { http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -212,7 +212,7 @@ test.serial(
     const other = await postOrder(p.url, await p.token(), {
       items: [{ product_id: product.id, quantity: 2 }],
     });
-    t.is(await waitForFinal(p.db, other.body.id), 'CONFIRMED');
+    t.is(await waitForProcessed(p.db, other.body.id), 'CONFIRMED');
     await portal.product(product.sku).locator('input').fill('2');
     await createButton(page).click();
     const rejected = page.locator('#timeline li.step[data-status="REJECTED"]');

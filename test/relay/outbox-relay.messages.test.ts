@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
 import test from 'ava';
 import { ConfirmPublisher } from '../../lib/amqp/publisher.ts';
-import { buildEnvelope } from '../../orders/messages.ts';
+import { buildEnvelope } from '../../lib/messages.ts';
 import { OutboxRelay } from '../../relay/outbox-relay.ts';
 import { buildProduct } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
@@ -75,10 +75,10 @@ test('when several relays drain one outbox together, then every row is published
   try {
     await until(() => relays.every((r) => r.publisher.ready), 'the publishers to be ready');
     const rows = Array.from({ length: 300 }, () => {
-      const envelope = buildEnvelope('OrderCreated', randomUUID(), {});
+      const envelope = buildEnvelope({ type: 'order', id: randomUUID(), version: 1 }, 'OrderCreated', {});
       return {
         id: envelope.id,
-        aggregate_id: envelope.order_id,
+        aggregate_id: envelope.aggregate_id,
         exchange: 'orderCreated',
         type: 'OrderCreated',
         payload: envelope,

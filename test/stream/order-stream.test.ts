@@ -3,7 +3,7 @@ import { startApi } from '../../api/server.ts';
 import { createLogger } from '../../lib/logger.ts';
 import { closeServices, connectServices } from '../../lib/services.ts';
 import { startWorker } from '../../worker/worker.ts';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { openStream } from '../helpers/sse.ts';
@@ -21,7 +21,7 @@ test.after.always(async () => {
 async function confirmedOrder(token: string, quantity = 1) {
   const product = await buildProduct(p.db, { stock_available: 50 });
   const res = await postOrder(p.url, token, { items: [{ product_id: product.id, quantity }] });
-  await waitForFinal(p.db, res.body.id);
+  await waitForProcessed(p.db, res.body.id);
   return res.body as { id: string };
 }
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { Webhook } from 'standardwebhooks';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { TestReceiver, webhookHeaders, type Answer } from './receiver.ts';
@@ -69,7 +69,7 @@ test('when an order is confirmed, then the operations and the customer endpoint 
 
   const orderId = await placeOrder(customer);
 
-  t.is(await waitForFinal(p.db, orderId), 'CONFIRMED');
+  t.is(await waitForProcessed(p.db, orderId), 'CONFIRMED');
   const deliveries = await settledDeliveries(orderId, admin);
   t.deepEqual(deliveries.map((d) => [d.status, d.attempt_count]).sort(), [
     ['delivered', 1],
@@ -105,7 +105,7 @@ test('when an order is rejected, then order.rejected is sent with the reason', a
 
   const orderId = await placeOrder(customer, 5, 1);
 
-  t.is(await waitForFinal(p.db, orderId), 'REJECTED');
+  t.is(await waitForProcessed(p.db, orderId), 'REJECTED');
   await settledDeliveries(orderId, customer);
   const [got] = r.forOrder(orderId);
   const payload = new Webhook(endpoint.secret).verify(got.body, webhookHeaders(got)) as any;
@@ -185,7 +185,7 @@ test('when a receiver answers 410 Gone, then its endpoint is disabled and gets n
   t.false(after.enabled);
   t.regex(after.disabled_reason, /410/);
   const second = await placeOrder(customer);
-  t.is(await waitForFinal(p.db, second), 'CONFIRMED');
+  t.is(await waitForProcessed(p.db, second), 'CONFIRMED');
   t.is((await p.db('webhook_deliveries').where({ endpoint_id: endpoint.id })).length, 1);
   t.is(r.received.length, 1);
 });

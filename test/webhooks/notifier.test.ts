@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { startNotifier } from '../../notifier/notifier.ts';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { TestReceiver } from './receiver.ts';
@@ -60,7 +60,7 @@ test.serial(
             .id as string,
       ),
     );
-    await Promise.all(orders.map((id) => waitForFinal(p.db, id)));
+    await Promise.all(orders.map((id) => waitForProcessed(p.db, id)));
     await until(() => receiver.heldCount >= 3, 'the notifier process to be in the middle of sending');
     child.kill('SIGKILL');
     await once(child, 'exit');

@@ -5,10 +5,16 @@ import test from 'ava';
 import { DeadLetters, type DeadLetter } from '../../lib/amqp/dead-letters.ts';
 import type { SettledEvent } from '../../lib/amqp/consumer.ts';
 import { ServiceUnavailableError } from '../../lib/errors.ts';
-import type { ChargeRequest, ChargeResult, PaymentGateway } from '../../orders/payment-gateway.ts';
+import type {
+  ChargeRequest,
+  ChargeResult,
+  PaymentGateway,
+  RefundRequest,
+  RefundResult,
+} from '../../orders/payment-gateway.ts';
 import { SimulatedPaymentGateway } from '../../orders/payment-gateway.ts';
 import { startWorker, type RunningWorker } from '../../worker/worker.ts';
-import { buildProduct, stockOf, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, stockOf, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, http, postOrder } from '../helpers/http.ts';
 import { publishRaw, startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 
@@ -27,6 +33,9 @@ class FlakyGateway implements PaymentGateway {
     this.calls.set(request.idempotencyKey, n);
     if (n <= this.failures) throw new ServiceUnavailableError('payment provider timed out');
     return this.real.charge(request);
+  }
+  refund(request: RefundRequest): Promise<RefundResult> {
+    return this.real.refund(request);
   }
 }
 
@@ -61,7 +70,7 @@ test.serial(
 
     const res = await postOrder(p.url, await p.token(), { items: [{ product_id: product.id, quantity: 2 }] });
 
-    t.is(await waitForFinal(p.db, res.body.id), 'CONFIRMED');
+    t.is(await waitForProcessed(p.db, res.body.id), 'CONFIRMED');
     const messageId = await createdMessageId(res.body.id);
     await until(() => outcomesOf(messageId).includes('acked'), 'the message to be acked');
     t.deepEqual(outcomesOf(messageId), ['retried', 'retried', 'acked']);
@@ -104,7 +113,7 @@ test.serial(
     });
 
     t.is(replay.status, 200);
-    t.is(await waitForFinal(p.db, res.body.id), 'CONFIRMED');
+    t.is(await waitForProcessed(p.db, res.body.id), 'CONFIRMED');
     t.deepEqual(await stockOf(p.db, product.id), { available: 9, reserved: 0 });
     t.false((await dlq.list()).some((d) => d.id === messageId));
   },
@@ -122,7 +131,9 @@ test.serial(
           id: randomUUID(),
           type: 'OrderShipped',
           occurred_at: '',
-          order_id: randomUUID(),
+          aggregate_type: 'order',
+          aggregate_id: randomUUID(),
+          version: 5,
           data: {},
         }),
         reason: /Malformed OrderCreated message/,
@@ -133,7 +144,9 @@ test.serial(
           id: randomUUID(),
           type: 'OrderCreated',
           occurred_at: new Date().toISOString(),
-          order_id: unknownOrder,
+          aggregate_type: 'order',
+          aggregate_id: unknownOrder,
+          version: 1,
           data: {},
         }),
         reason: new RegExp(`Order ${unknownOrder} does not exist`),
@@ -144,7 +157,7 @@ test.serial(
     const product = await buildProduct(p.db);
     const res = await postOrder(p.url, await p.token(), { items: [{ product_id: product.id, quantity: 1 }] });
 
-    t.is(await waitForFinal(p.db, res.body.id), 'CONFIRMED');
+    t.is(await waitForProcessed(p.db, res.body.id), 'CONFIRMED');
     await until(() => poison.every((m) => outcomesOf(m.id).length > 0), 'every poison message to be settled');
     const letters = await dlq.list();
     for (const m of poison) {
@@ -161,7 +174,7 @@ test.serial(
   async (t) => {
     const product = await buildProduct(p.db, { stock_available: 5 });
     const res = await postOrder(p.url, await p.token(), { items: [{ product_id: product.id, quantity: 1 }] });
-    await waitForFinal(p.db, res.body.id);
+    await waitForProcessed(p.db, res.body.id);
     const processed = await p.db('outbox').where({ aggregate_id: res.body.id, type: 'OrderCreated' }).first();
     // Park a copy of an already-processed message, as if it had been dead-lettered by mistake.
     await p.services.amqp.withConfirmChannel(async (ch) => {

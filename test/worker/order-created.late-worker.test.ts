@@ -1,6 +1,6 @@
 import test from 'ava';
 import { startWorker } from '../../worker/worker.ts';
-import { buildProduct, waitForFinal } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
 import { startPipeline } from '../helpers/pipeline.ts';
 
@@ -22,7 +22,7 @@ test('when orders are posted before any worker has ever run, then they wait in t
     const worker = startWorker(p.services);
     try {
       t.is(waiting.messageCount, 5);
-      for (const o of orders) t.is(await waitForFinal(p.db, o.body.id), 'CONFIRMED');
+      for (const o of orders) t.is(await waitForProcessed(p.db, o.body.id), 'CONFIRMED');
     } finally {
       await worker.stop();
     }

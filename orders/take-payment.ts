@@ -1,0 +1,241 @@
+import type { Tx } from '../lib/db.ts';
+import { PaymentInFlightError } from './errors.ts';
+import type { OrderStatus } from './lifecycle.ts';
+import { orderOutboxRow, type RefundRequestedData } from './messages.ts';
+import type { OrderRow } from './order-queries.ts';
+import {
+  lockOrder,
+  lockReservedStock,
+  noteStep,
+  ORDER_COMMANDS_CONSUMER,
+  ORDER_CREATED_CONSUMER,
+  settleReservations,
+  type OrderDeps,
+  type StepContext,
+} from './order-steps.ts';
+import type { ChargeResult } from './payment-gateway.ts';
+import { applyTransition, recordStep } from './transition.ts';
+
+interface PaymentRow {
+  order_id: string;
+  amount: number;
+  currency: string;
+  status: 'pending' | 'processing' | 'captured' | 'declined' | 'refunded';
+  provider_ref: string | null;
+  request_id: string | null;
+  attempts: number;
+}
+
+async function lockPayment(tx: Tx, orderId: string): Promise<PaymentRow | undefined> {
+  return tx<PaymentRow>('payments').where({ order_id: orderId }).forNoKeyUpdate().first();
+}
+
+/**
+ * Charges a reserved order with the card it was posted with. The provider call runs outside any transaction
+ * (it must not hold row locks), keyed by the order so a retried charge is the same charge; then the outcome is
+ * settled under the order's lock.
+ */
+export async function chargeOrder(
+  deps: OrderDeps,
+  order: OrderRow,
+  payment: { token: string | null },
+  ctx: StepContext,
+): Promise<OrderStatus> {
+  const result = await deps.payments.charge({
+    idempotencyKey: `order:${order.id}`,
+    amount: order.total,
+    currency: order.currency,
+    token: payment.token,
+  });
+  return deps.db.transaction((tx) =>
+    settleCharge(deps, tx, order.id, result, { ...ctx, inbox: ORDER_CREATED_CONSUMER }, null),
+  );
+}
+
+/**
+ * Pays an AWAITING_PAYMENT order with the card of one payment request (`ctx.messageId`). The attempt is claimed
+ * first, so two requests never charge at once (the second waits and is retried), and each attempt has its own
+ * provider key: a redelivered request is the same charge, another card is another charge.
+ */
+export async function payOrder(
+  deps: OrderDeps,
+  orderId: string,
+  token: string,
+  ctx: StepContext & { messageId: string },
+): Promise<OrderStatus> {
+  const claimed = await deps.db.transaction(async (tx) => {
+    const order = await lockOrder(tx, orderId, 'message');
+    if (order.status !== 'AWAITING_PAYMENT') return undefined;
+    const payment = await lockPayment(tx, orderId);
+    if (payment?.status === 'processing' && payment.request_id !== ctx.messageId) {
+      throw new PaymentInFlightError(`A payment of order ${orderId} is being charged; this one waits for it`);
+    }
+    if (payment?.request_id !== ctx.messageId) {
+      await tx('payments')
+        .where({ order_id: orderId })
+        .update({
+          status: 'processing',
+          request_id: ctx.messageId,
+          attempts: tx.raw('attempts + 1'),
+          updated_at: tx.fn.now(),
+        });
+    }
+    return order;
+  });
+  if (!claimed) {
+    const row = await deps.db<OrderRow>('orders').where({ id: orderId }).first('status');
+    return row!.status;
+  }
+  const result = await deps.payments.charge({
+    idempotencyKey: `payment:${orderId}:${ctx.messageId}`,
+    amount: claimed.total,
+    currency: claimed.currency,
+    token,
+  });
+  return deps.db.transaction((tx) =>
+    settleCharge(deps, tx, orderId, result, { ...ctx, inbox: ORDER_COMMANDS_CONSUMER }, ctx.messageId),
+  );
+}
+
+/**
+ * Records a charge's outcome under the order's lock. A reserved (or waiting) order is confirmed with its stock
+ * committed, or rejected with its stock released (a pay-later order instead keeps waiting, the declined attempt
+ * in its trace). An order cancelled while the charge was in flight keeps no money: a captured charge is recorded
+ * and its refund requested in the same transaction. Anything else means this outcome was settled already.
+ */
+async function settleCharge(
+  deps: OrderDeps,
+  tx: Tx,
+  orderId: string,
+  result: ChargeResult,
+  ctx: StepContext,
+  requestId: string | null,
+): Promise<OrderStatus> {
+  const order = await lockOrder(tx, orderId, 'message');
+  const payment = await lockPayment(tx, orderId);
+  if (!payment || (requestId && payment.request_id !== requestId)) return order.status;
+  const captured = result.status === 'captured';
+  const paymentUpdate = tx('payments')
+    .where({ order_id: orderId })
+    .update({
+      status: result.status,
+      provider_ref: result.providerRef,
+      failure_reason: result.status === 'declined' ? result.reason : null,
+      request_id: null,
+      attempts: requestId ? tx.raw('attempts') : tx.raw('attempts + 1'),
+      updated_at: tx.fn.now(),
+    });
+  const paymentData = {
+    status: result.status,
+    provider_ref: result.providerRef,
+    ...(result.status === 'declined' ? { decline_reason: result.reason } : {}),
+  };
+
+  if (order.status === 'CANCELLED') {
+    if (payment.status !== 'pending' && payment.status !== 'processing') return order.status;
+    await paymentUpdate;
+    if (captured) {
+      const data: RefundRequestedData = { reason: 'charged while the order was being cancelled' };
+      await tx('outbox').insert(orderOutboxRow(order, 'RefundRequested', data, ctx));
+    }
+    return order.status;
+  }
+
+  const expected = requestId ? 'AWAITING_PAYMENT' : 'INVENTORY_RESERVED';
+  if (order.status !== expected) return order.status;
+  if (!captured && requestId) {
+    await recordStep(
+      tx,
+      deps.hooks,
+      order,
+      'PaymentDeclined',
+      {
+        reason: 'PAYMENT_DECLINED',
+        trace: { payment: paymentData },
+        alongside: [['payment', paymentUpdate]],
+      },
+      ctx,
+    );
+    return order.status;
+  }
+  await lockReservedStock(tx, orderId, ['reserved']);
+  const alongside = [
+    ['payment', paymentUpdate] as [string, typeof paymentUpdate],
+    ...settleReservations(tx, orderId, captured ? 'committed' : 'released'),
+  ];
+  const moved = captured
+    ? await applyTransition(
+        tx,
+        deps.hooks,
+        order,
+        { to: 'CONFIRMED', actor: 'worker', trace: { payment: paymentData }, alongside },
+        ctx,
+      )
+    : await applyTransition(
+        tx,
+        deps.hooks,
+        order,
+        {
+          to: 'REJECTED',
+          actor: 'worker',
+          reason: 'PAYMENT_DECLINED',
+          set: { reject_reason: 'PAYMENT_DECLINED' },
+          trace: { payment: paymentData },
+          alongside,
+        },
+        ctx,
+      );
+  noteStep(ctx, order.status, moved);
+  return moved.status;
+}
+
+/**
+ * Gives a cancelled order's captured payment back, through the gateway (keyed by the order, so a retried refund
+ * is the same refund), then records it: payment `refunded`, a PaymentRefunded step in the trace, its message and
+ * webhook. A payment that is not captured (never charged, or refunded already) is left alone.
+ */
+export async function refundOrder(
+  deps: OrderDeps,
+  orderId: string,
+  reason: string,
+  ctx: StepContext & { messageId: string },
+): Promise<void> {
+  const payment = await deps.db<PaymentRow>('payments').where({ order_id: orderId }).first();
+  if (!payment || payment.status !== 'captured' || !payment.provider_ref) return;
+  const refund = await deps.payments.refund({
+    idempotencyKey: `refund:${orderId}`,
+    providerRef: payment.provider_ref,
+    amount: payment.amount,
+    currency: payment.currency,
+  });
+  await deps.db.transaction(async (tx) => {
+    const order = await lockOrder(tx, orderId, 'message');
+    const current = await lockPayment(tx, orderId);
+    if (current?.status !== 'captured') return;
+    const details = { refund: { amount: current.amount, provider_ref: refund.refundRef } };
+    await recordStep(
+      tx,
+      deps.hooks,
+      order,
+      'PaymentRefunded',
+      {
+        reason: order.cancel_reason,
+        details,
+        trace: { ...details.refund, why: reason },
+        alongside: [
+          [
+            'refunded',
+            tx('payments').where({ order_id: orderId }).update({
+              status: 'refunded',
+              refund_ref: refund.refundRef,
+              refunded_amount: current.amount,
+              refunded_at: tx.fn.now(),
+              updated_at: tx.fn.now(),
+            }),
+          ],
+        ],
+      },
+      { ...ctx, inbox: ORDER_COMMANDS_CONSUMER },
+    );
+  });
+}
