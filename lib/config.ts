@@ -134,6 +134,7 @@ const schema = z.object({
 
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   SEED_DEMO: bool.default(true),
+  WORKERS: int(1, 64).optional(),
   METRICS_PORT: int(0, 65535).optional(),
 
   WEBHOOK_RETRY_SCHEDULE: z

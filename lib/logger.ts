@@ -15,11 +15,17 @@ const REDACT = [
 ];
 
 /** One JSON logger per process; children carry the component and, per request or message, the correlation id. */
-export function createLogger(options: { level: string; name?: string }): Logger {
-  return pino({
+export function createLogger(options: {
+  level: string;
+  name?: string;
+  /** Where lines go (stdout when absent). */
+  destination?: { write(line: string): void };
+}): Logger {
+  const settings = {
     level: options.level,
     base: { service: options.name ?? 'comanda' },
     redact: { paths: REDACT, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }

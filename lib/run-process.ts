@@ -54,10 +54,14 @@ export function runProcess(
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // A child of `npm start`'s supervisor: if the supervisor dies without stopping us, stop by ourselves.
+  if (process.send) process.once('disconnect', () => shutdown('supervisor gone'));
 
   start(config, logger).then(
     (r) => {
       running = r;
+      // Tells `npm start`'s supervisor this child is up (and handles SIGTERM gracefully from now on).
+      process.send?.({ type: 'ready' });
     },
     (err: unknown) => {
       if (err instanceof ServiceUnreachableError) {

@@ -74,8 +74,15 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
       recordOrderSteps(ctx.steps ?? []);
       return status;
     },
-    RefundRequested: (envelope, ctx) =>
-      refundOrder(deps, envelope.aggregate_id, String(envelope.data.reason ?? 'order cancelled'), ctx),
+    RefundRequested: (envelope, ctx) => {
+      const { reason } = envelope.data;
+      return refundOrder(
+        deps,
+        envelope.aggregate_id,
+        typeof reason === 'string' ? reason : 'order cancelled',
+        ctx,
+      );
+    },
   });
 
   // The payment window's timer is each order's own payment_due_at: any worker, started at any time, sweeps it.

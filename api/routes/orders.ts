@@ -43,6 +43,11 @@ export function orderBodySchema(maxItems: number, maxQuantity: number) {
       })
       .refine((p) => !(p.method === 'later' && p.token !== undefined), {
         message: 'a pay-later order takes its card later, with POST /orders/{id}/payment',
+        path: ['token'],
+      })
+      .refine((p) => p.method === 'later' || p.token !== undefined, {
+        message: 'give the card token, or "method": "later" to pay after ordering',
+        path: ['token'],
       })
       .optional(),
   });

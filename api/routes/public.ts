@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { ROLES } from '../../accounts/roles.ts';
 import { NotFoundError } from '../../lib/errors.ts';
+import { describeLifecycle } from '../../orders/lifecycle.ts';
 import type { ApiContext, ApiDeps, ApiState } from '../context.ts';
 import { openApiDocument } from '../openapi.ts';
 import { parseInput } from '../validation.ts';
@@ -14,7 +15,7 @@ const loginQuery = z.strictObject({
   role: z.enum(ROLES).default('customer'),
 });
 
-/** Routes without a token: the demo login, the catalogue, liveness and readiness. */
+/** Routes without a token: the demo login, the catalogue, the order lifecycle, liveness and readiness. */
 export function publicRouter(deps: ApiDeps): Router<ApiState> {
   const router = new Router<ApiState>();
 
@@ -32,6 +33,13 @@ export function publicRouter(deps: ApiDeps): Router<ApiState> {
         .orderBy('sku')
         .select('id', 'sku', 'name', 'price', 'currency', 'stock_available'),
     };
+  });
+
+  // The same for everyone and fixed for the life of the process: the portal derives its buttons from it.
+  const lifecycle = describeLifecycle();
+  router.get('/lifecycle', (ctx: ApiContext) => {
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = lifecycle;
   });
 
   const openapi = openApiDocument(deps.config);

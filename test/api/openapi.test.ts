@@ -19,7 +19,14 @@ test('when a client asks for /openapi.json, then it gets a 3.1 document whose or
       oauth2: { type: 'oauth2', flows: { password: { tokenUrl: '/auth/token' } } },
     });
     t.deepEqual(res.body.components.schemas.Registration.required.sort(), ['email', 'name', 'password']);
-    for (const path of ['/products', '/healthz', '/readyz', '/login-demo', '/.well-known/jwks.json']) {
+    for (const path of [
+      '/products',
+      '/healthz',
+      '/readyz',
+      '/lifecycle',
+      '/login-demo',
+      '/.well-known/jwks.json',
+    ]) {
       t.not((await getJson(p.url, path)).status, 404, `${path} is served`);
     }
   } finally {

@@ -48,7 +48,7 @@ test.after.always(async () => {
 const cancel = (token: string, id: string, body?: unknown, headers?: Record<string, string>) =>
   sendJson('POST', p.url, `/orders/${id}/cancel`, token, body, headers);
 
-async function refundsOf(orderId: string) {
+function refundsOf(orderId: string) {
   return gateway.refunds.filter((r) => r.idempotencyKey === `refund:${orderId}`);
 }
 
@@ -76,7 +76,7 @@ test.serial(
       async () => (await p.db('payments').where({ order_id: order.id }).first()).status === 'refunded',
       'the refund',
     );
-    t.is((await refundsOf(order.id)).length, 1);
+    t.is(refundsOf(order.id).length, 1);
     const payment = await p.db('payments').where({ order_id: order.id }).first();
     t.is(payment.refunded_amount, 2100);
     const trace = await traceOf(token, order.id);
@@ -156,7 +156,7 @@ test.serial(
       }
       gateway.hold = undefined;
       if (c.status === 'INVENTORY_RESERVED' || c.refund) {
-        await until(async () => (await refundsOf(order.id)).length === 1, `the refund of ${c.status}`);
+        await until(() => refundsOf(order.id).length === 1, `the refund of ${c.status}`);
         await until(
           async () => (await p.db('payments').where({ order_id: order.id }).first()).status === 'refunded',
           'refunded',
@@ -169,8 +169,7 @@ test.serial(
         { available: 5, reserved: 0 },
         `stock back after ${c.status}`,
       );
-      if (!c.refund && c.status !== 'INVENTORY_RESERVED')
-        t.is((await refundsOf(order.id)).length, 0, c.status);
+      if (!c.refund && c.status !== 'INVENTORY_RESERVED') t.is(refundsOf(order.id).length, 0, c.status);
       t.is((await p.db('orders').where({ id: order.id }).first()).status, 'CANCELLED');
     }
   },
@@ -194,7 +193,7 @@ test.serial(
       .db('order_events')
       .where({ order_id: order.id, to_status: 'CANCELLED', type: 'OrderCancelled' });
     t.is(cancels.length, 1);
-    await until(async () => (await refundsOf(order.id)).length === 1, 'one refund');
+    await until(() => refundsOf(order.id).length === 1, 'one refund');
   },
 );
 
@@ -223,7 +222,7 @@ test.serial(
     t.regex(res.body.detail, /SHIPPED/);
     t.deepEqual(await writtenRows(p.db), before);
     t.deepEqual(await stockOf(p.db, product.id), { available: 3, reserved: 0 });
-    t.is((await refundsOf(order.id)).length, 0);
+    t.is(refundsOf(order.id).length, 0);
   },
 );
 
@@ -286,8 +285,8 @@ test.serial(
       async () => (await p.db('payments').where({ order_id: order.id }).first()).status === 'refunded',
       'the refund',
     );
-    t.is((await refundsOf(order.id)).length, 1);
-    t.is((await refundsOf(order.id))[0].amount, 1800);
+    t.is(refundsOf(order.id).length, 1);
+    t.is(refundsOf(order.id)[0].amount, 1800);
     t.deepEqual(await stockOf(p.db, product.id), { available: 6, reserved: 0 });
     const order_ = await p.db('orders').where({ id: order.id }).first();
     t.is(order_.status, 'CANCELLED');

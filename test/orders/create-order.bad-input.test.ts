@@ -235,11 +235,11 @@ test.serial('when a malformed request is refused, then no message is published e
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && messages.length === 0) {
       const msg = await ch.get(queue, { noAck: true });
-      if (msg) messages.push(JSON.parse(msg.content.toString()).order_id);
+      if (msg) messages.push(JSON.parse(msg.content.toString()).aggregate_id);
       else await new Promise((r) => setTimeout(r, 20));
     }
     const extra = await ch.get(queue, { noAck: true });
-    if (extra) messages.push(JSON.parse(extra.content.toString()).order_id);
+    if (extra) messages.push(JSON.parse(extra.content.toString()).aggregate_id);
     await ch.deleteQueue(queue);
   });
   t.deepEqual(messages, [good.body.id]);
