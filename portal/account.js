@@ -55,7 +55,9 @@ export function accountToken() {
 }
 
 /**
+ * @param {string} path
  * @param {Record<string, string>} form
+ * @param {boolean} [json]
  * @returns {Promise<{status: number, body: any}>}
  */
 async function post(path, form, json = false) {
