@@ -1,5 +1,6 @@
 // The comanda demo portal: plain ES modules, no build step. It talks to the Orders API on its own origin.
 import { LOCALES, MESSAGES } from './i18n.js';
+import { accountToken, mountAccount } from './account.js';
 import { changesStatus, isProcessed, loadLifecycle } from './lifecycle.js';
 import { createOrderActions } from './order-actions.js';
 import { renderTimeline, traceComplete } from './trace.js';
@@ -111,6 +112,8 @@ async function api(path, { method = 'GET', body, headers = {}, auth = true, relo
 let login = null; // the demo login in progress, shared by every request that needs a token meanwhile
 
 async function token() {
+  const own = accountToken(); // a signed-in user's token wins over the demo login
+  if (own) return own;
   if (state.token && Date.now() < state.tokenExpiresAt - 60_000) return state.token;
   const customer = state.customer;
   login ??= api(`/login-demo?customer=${encodeURIComponent(customer)}`, { auth: false }).finally(() => {
@@ -665,6 +668,7 @@ function start() {
   $('#order-form').addEventListener('submit', createOrder);
   $('#products').addEventListener('input', updateTotal);
   $('#customer').addEventListener('change', (e) => void switchCustomer(e.target.value));
+  mountAccount({ container: $('.controls'), onChange: () => void switchCustomer(state.customer) });
   for (const button of document.querySelectorAll('[data-lang]')) {
     button.addEventListener('click', () => {
       state.lang = button.dataset.lang;
