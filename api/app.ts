@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { ApiDeps, ApiState } from './context.ts';
 import { problemDetails } from './middleware/problem.ts';
 import { requestContext } from './middleware/request-context.ts';
+import { accountsRouter } from './routes/accounts.ts';
 import { adminRouter } from './routes/admin.ts';
 import { httpMetrics, metricsRouter } from './routes/metrics.ts';
 import { orderActionsRouter } from './routes/order-actions.ts';
@@ -22,8 +23,10 @@ export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
   app.use(problemDetails);
   app.use(
     bodyParser({
-      enableTypes: ['json'],
+      // Forms only for the OAuth token endpoint (RFC 6749); every other route insists on JSON itself.
+      enableTypes: ['json', 'form'],
       jsonLimit: deps.config.BODY_LIMIT,
+      formLimit: deps.config.BODY_LIMIT,
       jsonStrict: true,
       onError: (err) => {
         throw err;
@@ -36,6 +39,7 @@ export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
   for (const router of [
     portalRouter(),
     publicRouter(deps),
+    accountsRouter(deps),
     streamRouter(deps, streamTokens),
     adminStreamRouter(deps, streamTokens),
     ordersRouter(deps),

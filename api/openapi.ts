@@ -4,13 +4,18 @@ import { ORDER_STATUSES, ORDER_WEBHOOK_EVENTS, TRANSITIONS } from '../orders/lif
 import { cancelBodySchema, paymentBodySchema, statusBodySchema } from './routes/order-actions.ts';
 import { orderBodySchema } from './routes/orders.ts';
 import { createEndpointBody } from './routes/webhooks.ts';
+import { newClientBody, registerBody } from './routes/accounts.ts';
 
 const problem = {
   description: 'An RFC 9457 problem',
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
 };
+const oauthError = {
+  description: 'An RFC 6749 §5.2 error',
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/OAuthError' } } },
+};
 const ok = (description: string) => ({ description, content: { 'application/json': {} } });
-const authed = { security: [{ bearer: [] }] };
+const authed = { security: [{ bearer: [] }, { oauth2: [] }] };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const ifMatch = {
   name: 'If-Match',
@@ -35,7 +40,23 @@ export function openApiDocument(config: Config) {
         'Idempotent order intake (Idempotency-Key scoped to the token subject), order traces, live streams and webhooks.',
     },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description:
+            'An access token from POST /auth/token (ES256 or EdDSA, `kid` in the header; public keys at /.well-known/jwks.json), a demo token, or a token of the external issuer of JWT_JWKS_URL. Roles in the `roles` claim: customer, admin, operations.',
+        },
+        oauth2: {
+          type: 'oauth2',
+          description: 'RFC 6749 token endpoint; errors as RFC 6749 §5.2 JSON.',
+          flows: {
+            password: { tokenUrl: '/auth/token', refreshUrl: '/auth/token', scopes: {} },
+            clientCredentials: { tokenUrl: '/auth/token', refreshUrl: '/auth/token', scopes: {} },
+          },
+        },
+      },
       schemas: {
         Problem: {
           type: 'object',
@@ -57,6 +78,25 @@ export function openApiDocument(config: Config) {
         },
         NewOrder: z.toJSONSchema(orderBodySchema(config.ORDER_MAX_ITEMS, config.ORDER_MAX_QUANTITY)),
         NewWebhookEndpoint: z.toJSONSchema(createEndpointBody),
+        Registration: z.toJSONSchema(registerBody),
+        NewServiceClient: z.toJSONSchema(newClientBody),
+        TokenRequest: {
+          type: 'object',
+          required: ['grant_type'],
+          properties: {
+            grant_type: { enum: ['password', 'refresh_token', 'client_credentials'] },
+            username: { type: 'string', description: 'password grant: the email' },
+            password: { type: 'string' },
+            refresh_token: { type: 'string' },
+            client_id: { type: 'string', description: 'or HTTP Basic' },
+            client_secret: { type: 'string' },
+          },
+        },
+        OAuthError: {
+          type: 'object',
+          required: ['error'],
+          properties: { error: { type: 'string' }, error_description: { type: 'string' } },
+        },
         OrderStatus: { type: 'string', enum: [...ORDER_STATUSES] },
         WebhookEventType: { type: 'string', enum: [...ORDER_WEBHOOK_EVENTS] },
         Cancellation: z.toJSONSchema(cancelBodySchema),
@@ -72,6 +112,67 @@ export function openApiDocument(config: Config) {
     paths: {
       '/login-demo': {
         get: { summary: 'A demo token', responses: { 200: ok('token and expires_in'), 404: problem } },
+      },
+      '/auth/register': {
+        post: {
+          summary: 'Create a customer account',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Registration' } } },
+          },
+          responses: { 201: ok('{id, email, name}'), 409: problem, 422: problem },
+        },
+      },
+      '/auth/token': {
+        post: {
+          summary: 'OAuth 2.0 token endpoint: password, refresh_token, client_credentials',
+          requestBody: {
+            required: true,
+            content: {
+              'application/x-www-form-urlencoded': { schema: { $ref: '#/components/schemas/TokenRequest' } },
+              'application/json': { schema: { $ref: '#/components/schemas/TokenRequest' } },
+            },
+          },
+          responses: {
+            200: ok('{access_token, token_type: "Bearer", expires_in, refresh_token?}'),
+            400: oauthError,
+            401: oauthError,
+            429: oauthError,
+          },
+        },
+      },
+      '/.well-known/jwks.json': {
+        get: {
+          summary: 'The public keys that verify access tokens',
+          responses: { 200: ok('{keys: [JWK]}') },
+        },
+      },
+      '/me': {
+        get: { ...authed, summary: 'Who the token is', responses: { 200: ok('{sub, roles, kind, …}') } },
+      },
+      '/clients': {
+        post: {
+          ...authed,
+          summary: '(admin) A service client; its client_secret is shown once',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/NewServiceClient' } } },
+          },
+          responses: { 201: ok('{id, client_id, client_secret, …}'), 403: problem, 422: problem },
+        },
+        get: {
+          ...authed,
+          summary: '(admin) Service clients',
+          responses: { 200: ok('{data}'), 403: problem },
+        },
+      },
+      '/clients/{id}': {
+        delete: {
+          ...authed,
+          parameters: [idParam],
+          summary: '(admin) Revoke',
+          responses: { 200: ok('the client') },
+        },
       },
       '/products': { get: { summary: 'The catalogue', responses: { 200: ok('{data: [product]}') } } },
       '/lifecycle': {

@@ -1,6 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { KeyRing } from '../accounts/key-ring.ts';
+import { LoginLimiter } from '../accounts/login-limiter.ts';
+import { resealStoredKeys } from '../accounts/signing-keys.ts';
 import { ConfirmPublisher } from '../lib/amqp/publisher.ts';
+import { loadSecretBox } from '../lib/secret-box.ts';
+import { resealWebhookSecrets } from '../webhooks/endpoints.ts';
 import type { Services } from '../lib/services.ts';
 import { PgListener } from '../lib/pg-listener.ts';
 import { ADMIN_EVENTS_CHANNEL, recordDeadLetter } from '../operations/admin-feed.ts';
@@ -18,6 +23,8 @@ export interface RunningApi {
   publisher: ConfirmPublisher;
   /** Wakes the open event streams when an order changes. */
   statusListener: StatusListener;
+  /** The signing keys: `refresh()` picks up a rotation made elsewhere at once. */
+  keys: KeyRing;
   /** Stops taking connections, lets in-flight requests finish, then stops the relay. */
   stop(): Promise<void>;
 }
@@ -45,6 +52,21 @@ export async function startApi(services: Services, options: { port?: number } = 
   );
   await adminEvents.start();
 
+  const box = await loadSecretBox(config, db);
+  // Secrets written in plaintext before encryption at rest, or sealed by a previous SECRETS_KEY, are sealed anew.
+  const resealed = (await resealWebhookSecrets(db, box)) + (await resealStoredKeys(db, box));
+  if (resealed) logger.info({ resealed }, 'secrets sealed with the current secrets key');
+  const keys = await KeyRing.start(config, db, box);
+  const loginLimiter = new LoginLimiter(
+    { db, redis, logger: logger.child({ component: 'login-limiter' }) },
+    {
+      maxFailures: config.LOGIN_MAX_FAILURES,
+      ipMaxFailures: config.LOGIN_IP_MAX_FAILURES,
+      windowSeconds: config.LOGIN_FAILURE_WINDOW_S,
+    },
+  );
+  logger.info({ secrets_key: box.source, signing_key: keys.current().kid }, 'keys loaded');
+
   const app = createApp({
     config,
     db,
@@ -53,7 +75,10 @@ export async function startApi(services: Services, options: { port?: number } = 
     publisher,
     topology,
     logger: logger.child({ component: 'api' }),
-    auth: createAuth(config),
+    auth: createAuth(config, keys),
+    keys,
+    box,
+    loginLimiter,
     hooks: [webhookDeliveriesHook],
     onOutboxWritten: () => relay?.kick(),
     statusListener,
@@ -76,7 +101,9 @@ export async function startApi(services: Services, options: { port?: number } = 
     relay,
     publisher,
     statusListener,
+    keys,
     async stop() {
+      keys.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Open event streams would hold the server open forever: end them (clients reconnect elsewhere).

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createAuth } from '../api/auth.ts';
 import { loadConfig, type Config } from '../lib/config.ts';
 import { createDb, dropDatabase, migrateLatest, type Db } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
@@ -75,7 +74,8 @@ export async function startOwnPipeline(options: {
     REDIS_URL: urls.redis,
     REDIS_KEY_PREFIX: `comanda-bench:${run}:`,
     JWT_SECRET: randomBytes(32).toString('base64url'),
-    DEMO_LOGIN: 'false',
+    // Tokens come from the api's demo login: it signs with keys of its own, kept in its database.
+    DEMO_LOGIN: 'true',
     SEED_DEMO: 'false',
     ...options.overrides,
   };
@@ -116,12 +116,9 @@ export async function startOwnPipeline(options: {
       60_000,
     );
 
-    const auth = createAuth(config);
+    // The API signs with keys of its own (kept in its database): ask it for the demo tokens.
     const tokens = await Promise.all(
-      Array.from(
-        { length: BENCH_CUSTOMERS },
-        async (_, i) => (await auth.issueDemoToken(`bench-${i}`, 'customer')).token,
-      ),
+      Array.from({ length: BENCH_CUSTOMERS }, (_, i) => demoToken(url, `bench-${i}`)),
     );
 
     const target: Target = {
@@ -177,15 +174,7 @@ export async function useRunningPipeline(options: {
   const url = options.url.replace(/\/+$/, '');
   const tokens = options.token
     ? [options.token]
-    : await Promise.all(
-        Array.from({ length: BENCH_CUSTOMERS }, async (_, i) => {
-          const res = await fetch(`${url}/login-demo?customer=bench-${i}`);
-          if (res.status !== 200) {
-            throw new Error(`${url}/login-demo answered ${res.status}: pass a token with --token`);
-          }
-          return ((await res.json()) as { token: string }).token;
-        }),
-      );
+    : await Promise.all(Array.from({ length: BENCH_CUSTOMERS }, (_, i) => demoToken(url, `bench-${i}`)));
   const products = (await (await fetch(`${url}/products`)).json()) as {
     data: { id: string; stock_available: number }[];
   };
@@ -279,3 +268,12 @@ async function waitFor(
 export { dropDatabase };
 
 export type { Config };
+
+/** A demo token from the API's /login-demo (it signs with keys of its own). */
+export async function demoToken(url: string, customer: string): Promise<string> {
+  const res = await fetch(`${url}/login-demo?customer=${customer}`);
+  if (res.status !== 200) {
+    throw new Error(`${url}/login-demo answered ${res.status}: pass a token with --token`);
+  }
+  return ((await res.json()) as { token: string }).token;
+}

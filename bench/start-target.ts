@@ -5,12 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { createAuth } from '../api/auth.ts';
 import { loadConfig } from '../lib/config.ts';
 import { migrateLatest } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { connectServices, destroyScratchRun } from '../lib/services.ts';
-import { scratchDatabaseUrl, seedProducts, drainDatabase, type Target } from './pipeline.ts';
+import { demoToken, drainDatabase, scratchDatabaseUrl, seedProducts, type Target } from './pipeline.ts';
 import { freePort, ROOT, type BenchProcess } from './processes.ts';
 
 /**
@@ -37,7 +36,8 @@ export async function startSupervisedPipeline(options: {
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     REDIS_KEY_PREFIX: `comanda-bench:${run}:`,
     JWT_SECRET: randomBytes(32).toString('base64url'),
-    DEMO_LOGIN: 'false',
+    // Tokens come from the api's demo login: it signs with keys of its own, kept in its database.
+    DEMO_LOGIN: 'true',
     SEED_DEMO: 'false',
     ...options.overrides,
   };
@@ -86,10 +86,7 @@ export async function startSupervisedPipeline(options: {
   }
   const workers = [...children.keys()].filter((n) => n.startsWith('worker')).length;
   const url = `http://127.0.0.1:${apiPort}`;
-  const auth = createAuth(config);
-  const tokens = await Promise.all(
-    Array.from({ length: 16 }, async (_, i) => (await auth.issueDemoToken(`bench-${i}`, 'customer')).token),
-  );
+  const tokens = await Promise.all(Array.from({ length: 16 }, (_, i) => demoToken(url, `bench-${i}`)));
   let stopped = false;
   return {
     kind: 'own',

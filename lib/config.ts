@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseSecretsKey } from './secret-box.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -77,6 +78,42 @@ const schema = z.object({
   JWT_CLOCK_TOLERANCE_S: int(0, 300).default(5),
   DEMO_LOGIN: bool.optional(),
   DEMO_TOKEN_TTL_S: int(30, 86_400).default(3600),
+  /** Algorithm of the keys comanda generates to sign its own access tokens. */
+  JWT_SIGNING_ALG: z.enum(['ES256', 'EdDSA']).default('ES256'),
+  /** Signing keys from configuration: one PKCS#8 PEM, or a JSON array of private JWKs (the first signs). */
+  JWT_SIGNING_KEYS: z.string().min(1).optional(),
+  /** How often an API instance re-reads the signing keys kept in the database (a rotation elsewhere). */
+  JWT_KEYS_REFRESH_S: int(1, 86_400).default(60),
+  ACCESS_TOKEN_TTL_S: int(30, 86_400).default(900),
+  REFRESH_TOKEN_TTL_S: int(60, 365 * 86_400).default(30 * 86_400),
+  /** log2 of scrypt's cost N; OWASP recommends at least 17 (with r=8, p=1). */
+  PASSWORD_SCRYPT_LOG_N: int(14, 20).default(17),
+  LOGIN_MAX_FAILURES: int(1, 1000).default(5),
+  LOGIN_IP_MAX_FAILURES: int(1, 100_000).default(100),
+  LOGIN_FAILURE_WINDOW_S: int(1, 86_400).default(900),
+  SECRETS_KEY: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return undefined;
+      const key = parseSecretsKey(text);
+      if (!key) ctx.addIssue({ code: 'custom', message: '32 bytes in base64 (openssl rand -base64 32)' });
+      return key;
+    }),
+  SECRETS_PREVIOUS_KEYS: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      const keys = text
+        .split(',')
+        .filter((k) => k.trim())
+        .map(parseSecretsKey);
+      if (keys.some((k) => !k)) {
+        ctx.addIssue({ code: 'custom', message: 'a comma-separated list of 32-byte base64 keys' });
+        return z.NEVER;
+      }
+      return keys as Buffer[];
+    }),
 
   IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
   ORDER_MAX_ITEMS: int(1, 1000).default(50),
@@ -156,6 +193,8 @@ type Raw = z.infer<typeof schema>;
 
 export type Config = Omit<Raw, 'JWT_SECRET' | 'DEMO_LOGIN' | 'WEBHOOK_ALLOW_PRIVATE_URLS'> & {
   JWT_SECRET: string;
+  /** Whether JWT_SECRET was set (rather than the development default). */
+  JWT_SECRET_CONFIGURED: boolean;
   DEMO_LOGIN: boolean;
   WEBHOOK_ALLOW_PRIVATE_URLS: boolean;
 };
@@ -185,12 +224,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'Invalid configuration — OPS_WEBHOOK_SECRET: required with OPS_WEBHOOK_URL (whsec_ and base64 bytes)',
     );
   }
-  if (production && !raw.JWT_SECRET && !raw.JWT_JWKS_URL) {
-    throw new ConfigError('Invalid configuration — JWT_SECRET: required when NODE_ENV=production');
+  // Secrets at rest need a key that is not in the database: SECRETS_KEY, or one derived from JWT_SECRET.
+  if (production && !raw.JWT_SECRET && !raw.SECRETS_KEY) {
+    throw new ConfigError(
+      'Invalid configuration — JWT_SECRET or SECRETS_KEY: one is required when NODE_ENV=production',
+    );
   }
   return {
     ...raw,
     JWT_SECRET: raw.JWT_SECRET ?? DEV_JWT_SECRET,
+    JWT_SECRET_CONFIGURED: raw.JWT_SECRET !== undefined,
     DEMO_LOGIN: raw.DEMO_LOGIN ?? !production,
     WEBHOOK_ALLOW_PRIVATE_URLS: raw.WEBHOOK_ALLOW_PRIVATE_URLS ?? !production,
   };

@@ -113,6 +113,47 @@ export class ConflictError extends AppError {
   readonly title = 'Conflict';
 }
 
+/** The RFC 6749 §5.2 error codes the token endpoint answers with. */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope';
+
+/**
+ * A refused token request. The token endpoint alone writes it as RFC 6749 JSON (`{error, error_description}`);
+ * anywhere else it is a problem like any other. `invalid_client` is 401, the rest 400.
+ */
+export class OAuthError extends AppError {
+  readonly code: string;
+  readonly status: 400 | 401;
+  readonly title = 'The token request was refused';
+  constructor(
+    readonly error: OAuthErrorCode,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options);
+    this.code = `OAUTH_${error.toUpperCase()}`;
+    this.status = error === 'invalid_client' ? 401 : 400;
+  }
+}
+
+/** Too many failed logins for one account or from one address: wait `retryAfterSeconds`. */
+export class TooManyAttemptsError extends AppError {
+  readonly code = 'TOO_MANY_ATTEMPTS';
+  readonly status = 429;
+  readonly title = 'Too many failed attempts';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
 /** The request's `If-Match` names a version that is no longer current: someone else changed it first. */
 export class PreconditionFailedError extends AppError {
   readonly code = 'PRECONDITION_FAILED';

@@ -12,6 +12,7 @@ import { WebhookSender } from '../webhooks/sender.ts';
 import { signWebhook } from '../webhooks/signing.ts';
 import { AttemptRecorder } from './attempt-recorder.ts';
 import { PgListener } from '../lib/pg-listener.ts';
+import { loadSecretBox, type SecretBox } from '../lib/secret-box.ts';
 import { contextFrom, detached, inSpan } from '../lib/telemetry.ts';
 
 /** Emitted after every attempt is recorded: what metrics and tests watch. */
@@ -58,6 +59,8 @@ class Notifier extends EventEmitter implements RunningNotifier {
   private saturated = false;
   private stopped = false;
   private poller: NodeJS.Timeout | undefined;
+  /** Opens the endpoints' sealed secrets; loaded at start. */
+  private box: SecretBox | undefined;
 
   constructor(services: Services) {
     super();
@@ -75,11 +78,16 @@ class Notifier extends EventEmitter implements RunningNotifier {
   }
 
   async start(): Promise<void> {
-    const synced = await syncConfiguredEndpoint(this.db, {
-      url: this.config.OPS_WEBHOOK_URL,
-      secret: this.config.OPS_WEBHOOK_SECRET,
-      eventTypes: this.config.OPS_WEBHOOK_EVENT_TYPES,
-    });
+    this.box = await loadSecretBox(this.config, this.db);
+    const synced = await syncConfiguredEndpoint(
+      this.db,
+      {
+        url: this.config.OPS_WEBHOOK_URL,
+        secret: this.config.OPS_WEBHOOK_SECRET,
+        eventTypes: this.config.OPS_WEBHOOK_EVENT_TYPES,
+      },
+      this.box,
+    );
     if (synced !== 'none') this.logger.info({ synced }, 'operations endpoint from OPS_WEBHOOK_URL');
     await this.listener.start();
     this.poller = setInterval(() => this.kick(), this.config.WEBHOOK_POLL_INTERVAL_MS);
@@ -112,7 +120,7 @@ class Notifier extends EventEmitter implements RunningNotifier {
       this.saturated = free <= 0;
       if (free <= 0) return;
       const wanted = Math.min(free, MAX_CLAIM);
-      const claimed = await claimDueDeliveries(this.db, wanted, leaseMs);
+      const claimed = await claimDueDeliveries(this.db, this.box!, wanted, leaseMs);
       for (const delivery of claimed) {
         // With tracing on, each attempt is a span of the trace of the status change that created the delivery.
         const attempt = inSpan('webhook attempt', (span) => this.deliver(delivery, span), {

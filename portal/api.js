@@ -43,9 +43,10 @@ export class ApiError extends Error {
  * @param {object} options
  * @param {() => Promise<{ token: string, expires_in: number }>} options.login  gets a new token
  * @param {(online: boolean) => void} [options.onOnline]  called with every answer (true) or failure to reach (false)
+ * @param {() => string | null} [options.ownToken]  a token of the user's own (a signed-in account), used first
  * @returns {ApiClient}
  */
-export function createApiClient({ login, onOnline = () => {} }) {
+export function createApiClient({ login, onOnline = () => {}, ownToken = () => null }) {
   /** @type {string | null} */
   let current = null;
   let expiresAt = 0;
@@ -53,6 +54,8 @@ export function createApiClient({ login, onOnline = () => {} }) {
   let pending = null; // the login in progress, shared by every request that needs a token meanwhile
 
   async function token() {
+    const own = ownToken();
+    if (own) return own;
     if (current && Date.now() < expiresAt - 60_000) return current;
     const mine = (pending ??= login().finally(() => {
       pending = null;

@@ -1,6 +1,7 @@
 // @ts-check
 // The customer's page of the comanda demo portal: plain ES modules, no build step, talking to the Orders API on
 // its own origin. The panels live in their own modules; this one holds the page's state and wires them.
+import { accountToken, mountAccount } from './account.js';
 import { createApiClient } from './api.js';
 import { createDeliveriesPanel, renderOrderList } from './customer-orders.js';
 import { createOrderForm } from './customer-form.js';
@@ -26,6 +27,8 @@ const state = {
 };
 
 const client = createApiClient({
+  // A signed-in user's token wins over the demo login.
+  ownToken: accountToken,
   login: async () => {
     const customer = state.customer;
     const data = await client.api(`/login-demo?customer=${encodeURIComponent(customer)}`, { auth: false });
@@ -263,6 +266,7 @@ function start() {
   render();
   void loadLifecycle(fetchLifecycle).then(render);
   select.addEventListener('change', () => void switchCustomer(select.value));
+  mountAccount({ container: $('.controls'), onChange: () => void switchCustomer(state.customer) });
   for (const button of document.querySelectorAll('[data-lang]')) {
     button.addEventListener('click', () => {
       setLanguage(/** @type {HTMLElement} */ (button).dataset.lang === 'en' ? 'en' : 'es');

@@ -1,6 +1,7 @@
 // @ts-check
 // The operations console (/admin): sign-in, tabs, and the live feed (GET /admin/stream) that drives the panels.
 // Admins and operations only: without such a session the page shows the sign-in and reads no data.
+import { accountToken, mountAccount } from './account.js';
 import { createApiClient } from './api.js';
 import { createAlerts } from './console-alerts.js';
 import { setupAnalyticsTab } from './console-analytics.js';
@@ -18,7 +19,7 @@ const SESSION = 'comanda.console.session';
 const LAST_EVENT = 'comanda.console.last-event-id';
 const STAFF = ['admin', 'operations'];
 
-/** @typedef {{ name: string }} Session  a demo admin's name (the only sign-in until accounts exist) */
+/** @typedef {{ name: string }} Session  a demo admin's name; a signed-in account is kept by account.js instead */
 
 /** @returns {Session | null} */
 function storedSession() {
@@ -34,12 +35,11 @@ let session = storedSession();
 let roles = /** @type {string[]} */ ([]);
 
 const client = createApiClient({
+  ownToken: accountToken,
   login: async () => {
     if (!session) throw new Error('not signed in');
     const q = new URLSearchParams({ customer: session.name, role: 'admin' });
-    const data = await client.api(`/login-demo?${q}`, { auth: false });
-    roles = rolesOf(data.token);
-    return data;
+    return client.api(`/login-demo?${q}`, { auth: false });
   },
   onOnline: (/** @type {boolean} */ online) => health.setOnline(online),
 });
@@ -139,18 +139,19 @@ function render() {
 
 /** Shows the sign-in (no data), or the console for a staff session. */
 async function enter() {
-  const signedIn = session !== null;
+  const signedIn = session !== null || accountToken() !== null;
   $('#signin').hidden = signedIn;
   $('#console').hidden = true;
-  $('#sign-out').hidden = !signedIn;
-  if (!session) return;
+  $('#sign-out').hidden = !signedIn || accountToken() !== null; // an account signs out from its own form
+  if (!signedIn) return;
   try {
-    await client.token();
+    roles = rolesOf(await client.token());
   } catch {
     return signOut('signInFailed');
   }
   if (!roles.some((r) => STAFF.includes(r))) return signOut('notAdmin');
-  $('#whoami').textContent = t('signedInAs', { name: session.name });
+  $('#whoami').textContent = session ? t('signedInAs', { name: session.name }) : '';
+  if (accountToken()) $('#signin').hidden = false; // its form shows who is signed in, and signs out
   $('#console').hidden = false;
   await loadLifecycle(() => client.api('/lifecycle', { auth: false }));
   openConsoleFeed();
@@ -189,6 +190,11 @@ function start() {
     void enter();
   });
   $('#sign-out').addEventListener('click', () => signOut());
+  // Accounts (portal/account.js): an admin or operations user signs in with email and password.
+  mountAccount({
+    container: $('#signin-forms'),
+    onChange: () => void (accountToken() ? enter() : signOut()),
+  });
   void enter();
 }
 

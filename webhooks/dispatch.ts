@@ -1,4 +1,5 @@
 import type { Db } from '../lib/db.ts';
+import type { SecretBox } from '../lib/secret-box.ts';
 import type { DeliveryStatus, WebhookPayload } from './deliveries.ts';
 import { signingSecrets } from './endpoints.ts';
 import type { AttemptOutcome } from './retry-schedule.ts';
@@ -50,7 +51,12 @@ interface ClaimRow {
  * `leaseMs` ahead) keeps a claimed delivery from being claimed again while it is sent. If its holder dies, the
  * lease runs out and the delivery is due again: nothing is lost.
  */
-export async function claimDueDeliveries(db: Db, limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+export async function claimDueDeliveries(
+  db: Db,
+  box: SecretBox,
+  limit: number,
+  leaseMs: number,
+): Promise<ClaimedDelivery[]> {
   const result: { rows: ClaimRow[] } = await db.raw(
     `with due as (
        select d.id, d.lease_id as abandoned_lease, d.claimed_at as abandoned_at
@@ -87,7 +93,7 @@ export async function claimDueDeliveries(db: Db, limit: number, leaseMs: number)
     correlationId: r.correlation_id,
     traceparent: r.traceparent,
     url: r.url,
-    secrets: signingSecrets(r, now),
+    secrets: signingSecrets(r, box, now),
     abandonedAt: r.abandoned_lease ? r.abandoned_at : null,
   }));
 }

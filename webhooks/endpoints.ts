@@ -5,6 +5,7 @@ import type { WebhookEventType } from './event-types.ts';
 import { generateSecret } from './signing.ts';
 import { findUrlProblem } from './url-safety.ts';
 import { UUID } from '../lib/uuid.ts';
+import { isSealed, type SecretBox } from '../lib/secret-box.ts';
 
 export interface EndpointRow {
   id: string;
@@ -61,6 +62,32 @@ export interface EndpointOptions {
   allowPrivateUrls: boolean;
 }
 
+/** The additional data every sealed endpoint secret is bound to (lib/secret-box.ts). */
+const SECRET_CONTEXT = 'webhook_endpoints.secret';
+
+/**
+ * Seals every endpoint secret not yet sealed with the current secrets key: those stored before secrets were
+ * encrypted, and those sealed with a previous key (listed in SECRETS_PREVIOUS_KEYS). The API runs it at start.
+ */
+export async function resealWebhookSecrets(db: Db, box: SecretBox): Promise<number> {
+  const rows = await db<EndpointRow>('webhook_endpoints').select('id', 'secret', 'previous_secret');
+  let changed = 0;
+  for (const row of rows) {
+    const reseal = (value: string | null) =>
+      value === null || box.isCurrent(value)
+        ? value
+        : box.seal(isSealed(value) ? box.open(value, SECRET_CONTEXT) : value, SECRET_CONTEXT);
+    const secret = reseal(row.secret);
+    const previous = reseal(row.previous_secret);
+    if (secret === row.secret && previous === row.previous_secret) continue;
+    // Only if unchanged meanwhile: a rotation that ran in between wins.
+    changed += await db('webhook_endpoints')
+      .where({ id: row.id, secret: row.secret })
+      .update({ secret, previous_secret: previous });
+  }
+  return changed;
+}
+
 async function assertUrlAllowed(url: string, options: EndpointOptions): Promise<void> {
   const problem = await findUrlProblem(url, { allowPrivate: options.allowPrivateUrls });
   if (problem) throw new ValidationError(`The webhook URL ${problem}`, [{ field: 'url', message: problem }]);
@@ -74,9 +101,10 @@ export async function createEndpoint(
   db: Db,
   viewer: Viewer,
   input: { url: string; event_types: WebhookEventType[]; description?: string | undefined },
-  options: EndpointOptions,
+  options: EndpointOptions & { box: SecretBox },
 ): Promise<EndpointView & { secret: string }> {
   await assertUrlAllowed(input.url, options);
+  const secret = generateSecret();
   const [row] = (await db('webhook_endpoints')
     .insert({
       owner: viewer.admin ? 'operations' : 'customer',
@@ -84,11 +112,11 @@ export async function createEndpoint(
       url: input.url,
       description: input.description ?? '',
       event_types: [...new Set(input.event_types)],
-      secret: generateSecret(),
+      secret: options.box.seal(secret, SECRET_CONTEXT),
       created_by: viewer.sub,
     })
     .returning('*')) as [EndpointRow];
-  return { ...toEndpointView(row), secret: row.secret };
+  return { ...toEndpointView(row), secret };
 }
 
 function visibleTo(db: Db, viewer: Viewer) {
@@ -164,29 +192,36 @@ export async function rotateSecret(
   viewer: Viewer,
   id: string,
   overlapHours: number,
+  box: SecretBox,
 ): Promise<EndpointView & { secret: string }> {
   const current = await findEndpoint(db, viewer, id);
   assertManagedHere(current);
+  const secret = generateSecret();
   const [row] = (await db('webhook_endpoints')
     .where({ id: current.id })
     .update({
-      secret: generateSecret(),
+      secret: box.seal(secret, SECRET_CONTEXT),
       previous_secret: current.secret,
       previous_secret_expires_at: db.raw(`now() + make_interval(hours => ?)`, [overlapHours]),
       updated_at: db.fn.now(),
     })
     .returning('*')) as [EndpointRow];
-  return { ...toEndpointView(row), secret: row.secret };
+  return { ...toEndpointView(row), secret };
 }
 
-/** The secrets that sign a delivery now: the current one, and the previous one while its overlap lasts. */
+/**
+ * The secrets that sign a delivery now, opened: the current one, and the previous one while its overlap lasts. A
+ * value still in plaintext (stored before encryption at rest, not yet resealed) is used as it is.
+ */
 export function signingSecrets(
   row: Pick<EndpointRow, 'secret' | 'previous_secret' | 'previous_secret_expires_at'>,
+  box: SecretBox,
   now = new Date(),
 ): string[] {
+  const open = (value: string) => (isSealed(value) ? box.open(value, SECRET_CONTEXT) : value);
   const previousValid =
     row.previous_secret && row.previous_secret_expires_at && row.previous_secret_expires_at > now;
-  return previousValid ? [row.secret, row.previous_secret!] : [row.secret];
+  return previousValid ? [open(row.secret), open(row.previous_secret!)] : [open(row.secret)];
 }
 
 /**
@@ -196,6 +231,7 @@ export function signingSecrets(
 export async function syncConfiguredEndpoint(
   db: Db,
   config: { url?: string | undefined; secret?: string | undefined; eventTypes: WebhookEventType[] },
+  box: SecretBox,
 ): Promise<'created' | 'updated' | 'disabled' | 'none'> {
   if (!config.url || !config.secret) {
     const disabled = await db('webhook_endpoints').where({ source: 'config', enabled: true }).update({
@@ -212,7 +248,7 @@ export async function syncConfiguredEndpoint(
        set url = excluded.url, secret = excluded.secret, event_types = excluded.event_types,
            enabled = true, disabled_reason = null, updated_at = now()
      returning (xmax = 0) as inserted`,
-    [config.url, config.secret, `{${config.eventTypes.join(',')}}`],
+    [config.url, box.seal(config.secret, SECRET_CONTEXT), `{${config.eventTypes.join(',')}}`],
   );
   const [row] = result.rows;
   return row.inserted ? 'created' : 'updated';

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
-import { ForbiddenError, ValidationError } from '../../lib/errors.ts';
+import type { Next } from 'koa';
+import { ValidationError } from '../../lib/errors.ts';
 import {
   adminEventsAfter,
   latestAdminCursor,
@@ -7,7 +8,7 @@ import {
   type AdminCursor,
   type AdminFeedEvent,
 } from '../../operations/admin-feed.ts';
-import { lifecycleActor, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
+import { requireRole, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
 import { SseFeed } from '../sse.ts';
 import type { FeedSubscriber } from '../status-listener.ts';
 import { givenLastEventId, streamPrincipal, type StreamDeps, type StreamTokens } from './stream.ts';
@@ -23,11 +24,12 @@ const BATCH = 500;
 export function adminStreamRouter(deps: ApiDeps & StreamDeps, streamTokens: StreamTokens): Router<ApiState> {
   const router = new Router<ApiState>();
 
-  router.get('/admin/stream', async (ctx: ApiContext) => {
-    const principal = await streamPrincipal(ctx, deps.auth, streamTokens);
-    if (lifecycleActor(principal) === 'customer') {
-      throw new ForbiddenError('The operations feed is for admins and operations');
-    }
+  const streamAuth = async (ctx: ApiContext, next: Next) => {
+    await streamPrincipal(ctx, deps.auth, streamTokens);
+    await next();
+  };
+
+  router.get('/admin/stream', streamAuth, requireRole('admin', 'operations'), async (ctx: ApiContext) => {
     const cursor = resumeCursor(ctx) ?? (await latestAdminCursor(deps.db));
     const log = ctx.state.log.child({ stream: 'admin' });
     const feed = new SseFeed<AdminFeedEvent, AdminCursor>({

@@ -1,13 +1,13 @@
 import Router from '@koa/router';
 import { NotFoundError } from '../../lib/errors.ts';
 import { DeadLetters } from '../../lib/amqp/dead-letters.ts';
-import { requireAdmin, requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
+import { requireAuth, requireRole, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
 
 /** Operator routes (admin token): dead letters to inspect and replay. */
 export function adminRouter(deps: ApiDeps): Router<ApiState> {
   const deadLetters = new DeadLetters(deps.amqp, deps.topology);
   const router = new Router<ApiState>({ prefix: '/admin' });
-  const admin = [requireAuth(deps.auth), requireAdmin] as const;
+  const admin = [requireAuth(deps.auth), requireRole('admin')] as const;
 
   router.get('/dead-letters', ...admin, async (ctx: ApiContext) => {
     ctx.body = { data: await deadLetters.list() };

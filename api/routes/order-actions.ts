@@ -12,7 +12,14 @@ import { changeFulfilment } from '../../orders/fulfil-order.ts';
 import { ORDER_STATUSES } from '../../orders/lifecycle.ts';
 import { findOrderForViewer } from '../../orders/order-queries.ts';
 import { requestPayment } from '../../orders/request-payment.ts';
-import { lifecycleActor, requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
+import {
+  lifecycleActor,
+  requireAuth,
+  requireRole,
+  type ApiContext,
+  type ApiDeps,
+  type ApiState,
+} from '../context.ts';
 import { parseInput } from '../validation.ts';
 import { orderETag } from './orders.ts';
 
@@ -89,7 +96,7 @@ export function orderActionsRouter(deps: ApiDeps): Router<ApiState> {
     ctx.body = order;
   };
 
-  router.post('/orders/:id/cancel', authed, async (ctx: ApiContext) => {
+  router.post('/orders/:id/cancel', authed, requireRole('customer', 'admin'), async (ctx: ApiContext) => {
     const id = orderId(ctx);
     const body = parseInput(cancelBodySchema, jsonBody(ctx, true));
     const actor = lifecycleActor(ctx.state.principal);
@@ -109,7 +116,7 @@ export function orderActionsRouter(deps: ApiDeps): Router<ApiState> {
     await answer(ctx, id);
   });
 
-  router.post('/orders/:id/payment', authed, async (ctx: ApiContext) => {
+  router.post('/orders/:id/payment', authed, requireRole('customer'), async (ctx: ApiContext) => {
     const id = orderId(ctx);
     const body = parseInput(paymentBodySchema, jsonBody(ctx, false));
     await requestPayment(deps, { orderId: id, viewer: ctx.state.principal, token: body.token }, context(ctx));
@@ -117,7 +124,7 @@ export function orderActionsRouter(deps: ApiDeps): Router<ApiState> {
     await answer(ctx, id, 202);
   });
 
-  router.patch('/orders/:id/status', authed, async (ctx: ApiContext) => {
+  router.patch('/orders/:id/status', authed, requireRole('admin', 'operations'), async (ctx: ApiContext) => {
     const id = orderId(ctx);
     const actor = lifecycleActor(ctx.state.principal);
     if (actor === 'customer')

@@ -6,7 +6,14 @@ import { fingerprintRequest, parseIdempotencyKey, runIdempotent } from '../../or
 import { ORDER_STATUSES } from '../../orders/lifecycle.ts';
 import { listOrderEvents } from '../../orders/order-events.ts';
 import { findOrderForViewer, listOrders } from '../../orders/order-queries.ts';
-import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
+import {
+  ANY_ROLE,
+  requireAuth,
+  requireRole,
+  type ApiContext,
+  type ApiDeps,
+  type ApiState,
+} from '../context.ts';
 import { parseInput } from '../validation.ts';
 import { UUID } from '../../lib/uuid.ts';
 import { currentTraceparent, inSpan } from '../../lib/telemetry.ts';
@@ -60,8 +67,11 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
   const router = new Router<ApiState>();
   const bodySchema = orderBodySchema(deps.config.ORDER_MAX_ITEMS, deps.config.ORDER_MAX_QUANTITY);
   const authed = requireAuth(deps.auth);
+  // Operations read every order but place none; a customer (or a service client acting as one) and admins do.
+  const placers = requireRole('customer', 'admin');
+  const readers = requireRole(...ANY_ROLE);
 
-  router.post('/orders', authed, async (ctx: ApiContext) => {
+  router.post('/orders', authed, placers, async (ctx: ApiContext) => {
     if (!ctx.is('application/json'))
       throw new UnsupportedMediaTypeError('Send the order as application/json');
     const raw = (ctx.request as { body?: unknown }).body;
@@ -108,18 +118,18 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
     ctx.body = result.body;
   });
 
-  router.get('/orders', authed, async (ctx: ApiContext) => {
+  router.get('/orders', authed, readers, async (ctx: ApiContext) => {
     const query = parseInput(listQuery, ctx.query, 'query string');
     ctx.body = await listOrders(deps.db, ctx.state.principal, query);
   });
 
-  router.get('/orders/:id', authed, async (ctx: ApiContext) => {
+  router.get('/orders/:id', authed, readers, async (ctx: ApiContext) => {
     const order = await visibleOrder(deps, ctx, (ctx.params as { id?: string }).id);
     ctx.set('ETag', orderETag(order.version));
     ctx.body = order;
   });
 
-  router.get('/orders/:id/events', authed, async (ctx: ApiContext) => {
+  router.get('/orders/:id/events', authed, readers, async (ctx: ApiContext) => {
     const order = await visibleOrder(deps, ctx, (ctx.params as { id?: string }).id);
     ctx.body = { data: await listOrderEvents(deps.db, order.id) };
   });

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
+import { ROLES } from '../../accounts/roles.ts';
 import { NotFoundError } from '../../lib/errors.ts';
 import { describeLifecycle } from '../../orders/lifecycle.ts';
 import type { ApiContext, ApiDeps, ApiState } from '../context.ts';
@@ -11,7 +12,7 @@ const loginQuery = z.strictObject({
     .string()
     .regex(/^[a-z0-9_-]{1,40}$/i, 'letters, digits, dash or underscore, at most 40')
     .default('cliente-demo'),
-  role: z.enum(['customer', 'admin']).default('customer'),
+  role: z.enum(ROLES).default('customer'),
 });
 
 /** Routes without a token: the demo login, the catalogue, the order lifecycle, liveness and readiness. */

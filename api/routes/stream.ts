@@ -1,12 +1,20 @@
 import { createHmac } from 'node:crypto';
 import Router from '@koa/router';
+import type { Next } from 'koa';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import type { Config } from '../../lib/config.ts';
 import { NotFoundError, UnauthorizedError, ValidationError } from '../../lib/errors.ts';
 import { latestOrderEventId, orderEventsAfter, type FeedScope } from '../../orders/order-event-feed.ts';
 import { findOrderForViewer } from '../../orders/order-queries.ts';
-import { bearerToken, type Auth, type Principal } from '../auth.ts';
-import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
+import { bearerToken, principalOf, rolesOf, type Auth, type Principal } from '../auth.ts';
+import {
+  ANY_ROLE,
+  requireAuth,
+  requireRole,
+  type ApiContext,
+  type ApiDeps,
+  type ApiState,
+} from '../context.ts';
 import { SseFeed } from '../sse.ts';
 import type { FeedSubscriber, StatusListener } from '../status-listener.ts';
 import { UUID } from '../../lib/uuid.ts';
@@ -38,20 +46,26 @@ export function streamRouter(
 ): Router<ApiState> {
   const router = new Router<ApiState>();
 
-  router.post('/stream-tokens', requireAuth(deps.auth), async (ctx: ApiContext) => {
+  router.post('/stream-tokens', requireAuth(deps.auth), requireRole(...ANY_ROLE), async (ctx: ApiContext) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await streamTokens.issue(ctx.state.principal);
   });
 
-  router.get('/orders/stream', async (ctx: ApiContext) => {
-    const principal = await streamPrincipal(ctx, deps.auth, streamTokens);
+  const streamAuth = async (ctx: ApiContext, next: Next) => {
+    await streamPrincipal(ctx, deps.auth, streamTokens);
+    await next();
+  };
+  const readers = requireRole(...ANY_ROLE);
+
+  router.get('/orders/stream', streamAuth, readers, async (ctx: ApiContext) => {
+    const principal = ctx.state.principal;
     const scope: FeedScope = principal.admin ? { allOrders: true } : { customerId: principal.sub };
     const after = lastEventId(ctx) ?? (await latestOrderEventId(deps.db));
     openFeed(ctx, deps, scope, after);
   });
 
-  router.get('/orders/:id/stream', async (ctx: ApiContext) => {
-    const principal = await streamPrincipal(ctx, deps.auth, streamTokens);
+  router.get('/orders/:id/stream', streamAuth, readers, async (ctx: ApiContext) => {
+    const principal = ctx.state.principal;
     const id = (ctx.params as { id?: string }).id;
     const order = id && UUID.test(id) ? await findOrderForViewer(deps.db, id, principal) : undefined;
     if (!order) throw new NotFoundError(`Order ${id} not found`);
@@ -170,10 +184,7 @@ export function createStreamTokens(config: Config): StreamTokens {
           clockTolerance: config.JWT_CLOCK_TOLERANCE_S,
           requiredClaims: ['sub', 'exp'],
         });
-        const roles = (Array.isArray(payload.roles) ? payload.roles : []).filter(
-          (r): r is Principal['roles'][number] => r === 'customer' || r === 'admin',
-        );
-        return { sub: payload.sub!, roles, admin: roles.includes('admin') };
+        return principalOf(payload.sub!, rolesOf(payload.roles ?? []));
       } catch (err) {
         throw new UnauthorizedError('The stream token is not valid or has expired; ask for a new one', {
           cause: err,

@@ -14,7 +14,7 @@ import {
 } from '../../webhooks/endpoints.ts';
 import { UUID } from '../../lib/uuid.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/event-types.ts';
-import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
+import { requireAuth, requireRole, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
 import { parseInput } from '../validation.ts';
 
 const eventTypes = z
@@ -59,10 +59,11 @@ const idOf = (ctx: ApiContext) => (ctx.params as { id: string }).id;
  */
 export function webhooksRouter(deps: ApiDeps): Router<ApiState> {
   const router = new Router<ApiState>();
-  const authed = requireAuth(deps.auth);
-  const options = { allowPrivateUrls: deps.config.WEBHOOK_ALLOW_PRIVATE_URLS };
+  // Customers manage their own endpoints, admins the operations ones (and see all); operations have none here.
+  const authed = [requireAuth(deps.auth), requireRole('customer', 'admin')] as const;
+  const options = { allowPrivateUrls: deps.config.WEBHOOK_ALLOW_PRIVATE_URLS, box: deps.box };
 
-  router.post('/webhook-endpoints', authed, async (ctx: ApiContext) => {
+  router.post('/webhook-endpoints', ...authed, async (ctx: ApiContext) => {
     const input = parseInput(createEndpointBody, jsonBody(ctx));
     const endpoint = await createEndpoint(deps.db, ctx.state.principal, input, options);
     ctx.status = 201;
@@ -71,46 +72,47 @@ export function webhooksRouter(deps: ApiDeps): Router<ApiState> {
     ctx.body = endpoint;
   });
 
-  router.get('/webhook-endpoints', authed, async (ctx: ApiContext) => {
+  router.get('/webhook-endpoints', ...authed, async (ctx: ApiContext) => {
     ctx.body = { data: await listEndpoints(deps.db, ctx.state.principal) };
   });
 
-  router.get('/webhook-endpoints/:id', authed, async (ctx: ApiContext) => {
+  router.get('/webhook-endpoints/:id', ...authed, async (ctx: ApiContext) => {
     ctx.body = toEndpointView(await findEndpoint(deps.db, ctx.state.principal, idOf(ctx)));
   });
 
-  router.patch('/webhook-endpoints/:id', authed, async (ctx: ApiContext) => {
+  router.patch('/webhook-endpoints/:id', ...authed, async (ctx: ApiContext) => {
     const patch = parseInput(patchBody, jsonBody(ctx));
     ctx.body = await updateEndpoint(deps.db, ctx.state.principal, idOf(ctx), patch, options);
   });
 
-  router.delete('/webhook-endpoints/:id', authed, async (ctx: ApiContext) => {
+  router.delete('/webhook-endpoints/:id', ...authed, async (ctx: ApiContext) => {
     await deleteEndpoint(deps.db, ctx.state.principal, idOf(ctx));
     ctx.status = 204;
   });
 
-  router.post('/webhook-endpoints/:id/rotate-secret', authed, async (ctx: ApiContext) => {
+  router.post('/webhook-endpoints/:id/rotate-secret', ...authed, async (ctx: ApiContext) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await rotateSecret(
       deps.db,
       ctx.state.principal,
       idOf(ctx),
       deps.config.WEBHOOK_SECRET_OVERLAP_HOURS,
+      deps.box,
     );
   });
 
-  router.get('/webhook-endpoints/:id/deliveries', authed, async (ctx: ApiContext) => {
+  router.get('/webhook-endpoints/:id/deliveries', ...authed, async (ctx: ApiContext) => {
     const query = parseInput(deliveriesQuery, ctx.query, 'query string');
     const endpoint = await findEndpoint(deps.db, ctx.state.principal, idOf(ctx));
     ctx.body = await listEndpointDeliveries(deps.db, endpoint.id, query);
   });
 
-  router.post('/webhook-deliveries/:id/retry', authed, async (ctx: ApiContext) => {
+  router.post('/webhook-deliveries/:id/retry', ...authed, async (ctx: ApiContext) => {
     ctx.status = 202;
     ctx.body = await retryDelivery(deps.db, ctx.state.principal, idOf(ctx));
   });
 
-  router.get('/orders/:id/deliveries', authed, async (ctx: ApiContext) => {
+  router.get('/orders/:id/deliveries', ...authed, async (ctx: ApiContext) => {
     const id = idOf(ctx);
     const order = UUID.test(id) ? await findOrderForViewer(deps.db, id, ctx.state.principal) : undefined;
     if (!order) throw new NotFoundError(`Order ${id} not found`);

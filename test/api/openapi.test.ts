@@ -14,7 +14,19 @@ test('when a client asks for /openapi.json, then it gets a 3.1 document whose or
     t.is(order.properties.items.maxItems, 7);
     t.false(order.additionalProperties);
     t.truthy(res.body.paths['/orders'].post.responses['409']);
-    for (const path of ['/products', '/lifecycle', '/healthz', '/readyz', '/login-demo']) {
+    t.like(res.body.components.securitySchemes, {
+      bearer: { type: 'http', scheme: 'bearer' },
+      oauth2: { type: 'oauth2', flows: { password: { tokenUrl: '/auth/token' } } },
+    });
+    t.deepEqual(res.body.components.schemas.Registration.required.sort(), ['email', 'name', 'password']);
+    for (const path of [
+      '/products',
+      '/healthz',
+      '/readyz',
+      '/lifecycle',
+      '/login-demo',
+      '/.well-known/jwks.json',
+    ]) {
       t.not((await getJson(p.url, path)).status, 404, `${path} is served`);
     }
   } finally {

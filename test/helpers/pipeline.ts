@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Options } from 'amqplib';
+import type { Role } from '../../accounts/roles.ts';
 import type { ExchangeKey } from '../../lib/amqp/topology.ts';
 import { startApi, type RunningApi } from '../../api/server.ts';
 import { loadConfig, type Config } from '../../lib/config.ts';
@@ -21,7 +22,7 @@ export interface TestPipeline {
   /** The environment this pipeline was configured from: what a child process needs to join it. */
   env: Record<string, string>;
   /** A demo token for `customer` (a distinct JWT `sub` per name). */
-  token(customer?: string, role?: 'customer' | 'admin'): Promise<string>;
+  token(customer?: string, role?: Role): Promise<string>;
   stop(): Promise<void>;
 }
 

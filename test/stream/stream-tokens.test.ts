@@ -1,4 +1,5 @@
 import test from 'ava';
+import { KeyRing } from '../../accounts/key-ring.ts';
 import { createAuth } from '../../api/auth.ts';
 import { createStreamTokens } from '../../api/routes/stream.ts';
 import { loadConfig } from '../../lib/config.ts';
@@ -14,7 +15,9 @@ test('when a stream token is issued, then it verifies as its customer and is no 
   t.is(expires_in, 60);
   t.true(tokens.isStreamToken(token));
   t.deepEqual(await tokens.verify(token), principal);
-  await t.throwsAsync(createAuth(config).verify(token), { message: /audience|"aud"|not valid/i });
+  await t.throwsAsync(createAuth(config, await KeyRing.fixed([])).verify(token), {
+    message: /audience|"aud"|not valid/i,
+  });
 });
 
 test('when another secret signed a stream token, then it is refused', async (t) => {

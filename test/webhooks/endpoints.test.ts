@@ -1,7 +1,8 @@
 import test from 'ava';
 import { http } from '../helpers/http.ts';
 import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
-import { syncConfiguredEndpoint } from '../../webhooks/endpoints.ts';
+import { loadSecretBox } from '../../lib/secret-box.ts';
+import { signingSecrets, syncConfiguredEndpoint } from '../../webhooks/endpoints.ts';
 
 // Private URLs refused, as in production; public IP literals need no DNS and are never called (no notifier).
 let p: TestPipeline;
@@ -191,13 +192,19 @@ test('when OPS_WEBHOOK_URL is configured, then it becomes one operations endpoin
   const secret = 'whsec_' + Buffer.alloc(32, 7).toString('base64');
   const types = ['order.confirmed' as const];
 
-  t.is(await syncConfiguredEndpoint(p.db, { url: PUBLIC_URL, secret, eventTypes: types }), 'created');
-  t.is(await syncConfiguredEndpoint(p.db, { url: `${PUBLIC_URL}/v2`, secret, eventTypes: types }), 'updated');
+  const box = await loadSecretBox(p.config, p.db);
+
+  t.is(await syncConfiguredEndpoint(p.db, { url: PUBLIC_URL, secret, eventTypes: types }, box), 'created');
+  t.is(
+    await syncConfiguredEndpoint(p.db, { url: `${PUBLIC_URL}/v2`, secret, eventTypes: types }, box),
+    'updated',
+  );
   const [row] = await p.db('webhook_endpoints').where({ source: 'config' });
-  t.like(row, { url: `${PUBLIC_URL}/v2`, owner: 'operations', enabled: true, secret });
+  t.like(row, { url: `${PUBLIC_URL}/v2`, owner: 'operations', enabled: true });
+  t.deepEqual(signingSecrets(row, box), [secret], 'stored sealed, opened to the configured secret');
   t.is((await call('PATCH', `/webhook-endpoints/${row.id}`, admin, { enabled: false })).status, 409);
   t.is((await call('DELETE', `/webhook-endpoints/${row.id}`, admin)).status, 409);
 
-  t.is(await syncConfiguredEndpoint(p.db, { eventTypes: types }), 'disabled');
+  t.is(await syncConfiguredEndpoint(p.db, { eventTypes: types }, box), 'disabled');
   t.false((await p.db('webhook_endpoints').where({ id: row.id }).first()).enabled);
 });
