@@ -1,7 +1,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { AmqpAttachment, AmqpClient } from '../lib/amqp/connection.ts';
 import { DEAD_AT_HEADER, DEAD_QUEUE_HEADER, DEAD_REASON_HEADER } from '../lib/amqp/consumer.ts';
-import { QUEUES, type QueueKey, type Topology } from '../lib/amqp/topology.ts';
+import { EXCHANGES, QUEUES, type ExchangeKey, type QueueKey, type Topology } from '../lib/amqp/topology.ts';
 import type { Logger } from '../lib/logger.ts';
 
 /** An open live feed (an SSE stream) as the listener sees it: what it follows, and how to wake or end it. */
@@ -31,7 +31,7 @@ export interface DeadLetterHeard {
 
 /**
  * How an API instance learns that an order changed: its own exclusive, auto-delete queue bound to the
- * `order.created` and `order.status-changed` fanout exchanges, consumed without acks (a lost message costs
+ * event fanout exchanges (`order.created`, `order.status-changed`, … and the catalogue's), consumed without acks (a lost message costs
  * nothing: the trace in PostgreSQL is the truth, and every feed re-reads it on each wake-up). After a reconnect
  * every feed is woken, since messages published while the queue did not exist are gone. The same queue is bound to
  * the dead-letter exchange, so operators' feeds hear of each dead-lettered message (`onDeadLetter` records it).
@@ -68,11 +68,12 @@ export class StatusListener implements AmqpAttachment {
 
   async attach(model: ChannelModel) {
     const ch = await model.createChannel();
-    const queue = await this.topology.assertListenerQueue(ch, 'api.order-status', [
-      'orderCreated',
-      'orderStatusChanged',
-      'orderPaymentEvents',
-    ]);
+    // Every event exchange (orders, and whatever else a component publishes, such as stock): the order feeds
+    // wake on what concerns them, the operators' feed on everything. Commands and dead letters are not events.
+    const events = (Object.keys(EXCHANGES) as ExchangeKey[]).filter(
+      (key) => key !== 'orderCommands' && key !== 'deadLetter',
+    );
+    const queue = await this.topology.assertListenerQueue(ch, 'api.order-status', events);
     for (const key of Object.keys(QUEUES) as QueueKey[]) {
       await ch.bindQueue(queue, this.topology.exchange('deadLetter'), this.topology.queue(key));
     }
