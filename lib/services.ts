@@ -115,6 +115,7 @@ function createPool(config: Config, logger: Logger, name: string): Db {
     // A process that runs its own relay kicks it after each commit: its outbox writes need not NOTIFY the
     // others (a NOTIFY takes a cluster-wide lock at commit, which serialises every committing transaction).
     settings: config.RELAY_ENABLED ? { 'comanda.outbox_notify': 'off' } : {},
+    prepare: config.DATABASE_PREPARED_STATEMENTS,
   });
   countQueries(db, name);
   return db;
