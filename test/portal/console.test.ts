@@ -217,6 +217,7 @@ test.serial(
     await page.getByRole('tab', { name: /Alertas/ }).click();
     const alert = page.locator('#alert-list li[data-kind="dead_letter"]');
     t.is(await alert.count(), 1);
+    await page.screenshot({ path: new URL('console-alerts.png', DOCS).pathname, animations: 'disabled' });
     await alert.getByRole('button', { name: /Descartar/ }).click();
     t.is(await page.locator('#alerts-count').textContent(), '0');
     await page.reload();
