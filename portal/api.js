@@ -18,7 +18,9 @@ export class ApiError extends Error {
   }
 
   get retryable() {
-    return this.kind === 'network' || [408, 409, 429, 502, 503, 504].includes(this.status);
+    // A 409 is worth retrying only while the same key is in flight; a refusal such as too little stock stays.
+    if (this.status === 409) return this.problem?.code === 'IDEMPOTENCY_KEY_IN_FLIGHT';
+    return this.kind === 'network' || [408, 429, 502, 503, 504].includes(this.status);
   }
 }
 

@@ -181,6 +181,8 @@ export function createOrderForm({ client, customer, onOrderCreated }) {
         return t('badQuantity', { max: MAX_QUANTITY });
       case 'UNAUTHORIZED':
         return t('sessionExpired');
+      case 'INSUFFICIENT_STOCK':
+        return t('serverSays', { detail: err.problem.detail });
       default:
         return t('somethingFailed');
     }
