@@ -13,7 +13,7 @@ const loginQuery = z.strictObject({
   role: z.enum(['customer', 'admin']).default('customer'),
 });
 
-/** Routes without a token: the demo login, the catalogue, liveness and readiness. */
+/** Routes without a token: the demo login, the OpenAPI document, liveness and readiness. */
 export function publicRouter(deps: ApiDeps): Router<ApiState> {
   const router = new Router<ApiState>();
 
@@ -22,15 +22,6 @@ export function publicRouter(deps: ApiDeps): Router<ApiState> {
     const q = parseInput(loginQuery, ctx.query, 'query string');
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await deps.auth.issueDemoToken(q.customer, q.role);
-  });
-
-  router.get('/products', async (ctx: ApiContext) => {
-    ctx.body = {
-      data: await deps
-        .db('products')
-        .orderBy('sku')
-        .select('id', 'sku', 'name', 'price', 'currency', 'stock_available'),
-    };
   });
 
   const openapi = openApiDocument(deps.config);
