@@ -172,7 +172,7 @@ export function insertProductsCtes(
         [JSON.stringify(rows), reason],
       ),
     ],
-    ...recordStockChange(tx, 'new_products', who),
+    ...recordStockChange(tx, 'new_products', who, { opening: true }),
     productEventsCte(tx, 'new_products_created', 'new_products', 'product.created', who),
   ];
 }

@@ -45,9 +45,16 @@ export interface OrderStockLine {
 /**
  * The CTEs that record a stock change made by the CTE `changed`, which returns one row per product changed with
  * the columns id, sku, version, low_stock_threshold, stock (available after), previous_stock, delta,
- * reserved_delta and reason: its ledger rows and its messages.
+ * reserved_delta and reason: its ledger rows and its messages. A new product's opening stock crosses no threshold
+ * (`opening`): it was never low, nor back.
  */
-export function recordStockChange(tx: Tx, changed: string, who: StockChangeContext): Cte[] {
+export function recordStockChange(
+  tx: Tx,
+  changed: string,
+  who: StockChangeContext,
+  options: { opening?: boolean } = {},
+): Cte[] {
+  const crossing = (condition: string) => (options.opening ? 'false' : condition);
   const event = (type: string, condition: string, extra = '') =>
     `select '${type}'::text as type,
             jsonb_build_object('product_id', s.id, 'sku', s.sku, 'stock', s.stock,
@@ -80,13 +87,17 @@ export function recordStockChange(tx: Tx, changed: string, who: StockChangeConte
                      union all
                      ${event(
                        'inventory.low_stock',
-                       's.previous_stock >= s.low_stock_threshold and s.stock < s.low_stock_threshold',
+                       crossing(
+                         's.previous_stock >= s.low_stock_threshold and s.stock < s.low_stock_threshold',
+                       ),
                        ", 'threshold', s.low_stock_threshold",
                      )}
                      union all
                      ${event(
                        'inventory.back_in_stock',
-                       's.previous_stock < s.low_stock_threshold and s.stock >= s.low_stock_threshold',
+                       crossing(
+                         's.previous_stock < s.low_stock_threshold and s.stock >= s.low_stock_threshold',
+                       ),
                        ", 'threshold', s.low_stock_threshold",
                      )}
                    ) e) x`,
