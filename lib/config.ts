@@ -14,7 +14,7 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().in
  * The webhook events an endpoint may subscribe to: the order lifecycle's and the catalogue's (a test keeps this list
  * equal to webhooks/event-types.ts).
  */
-const WEBHOOK_EVENT_NAMES = [
+export const WEBHOOK_EVENT_NAMES = [
   'order.created',
   'order.confirmed',
   'order.rejected',
