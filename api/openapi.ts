@@ -158,6 +158,12 @@ export function openApiDocument(config: Config) {
           },
         },
       },
+      '/lifecycle': {
+        get: {
+          summary: 'The order lifecycle: statuses, transitions with their actors, trace steps and reasons',
+          responses: { 200: ok('{statuses, terminal, cancellable, processed, transitions, steps, reasons}') },
+        },
+      },
       '/orders': {
         post: {
           ...authed,

@@ -72,7 +72,7 @@ test.serial(
     const existing = await buildProduct(p.db);
     const before = await catalogueRows();
     const noSku: Partial<ReturnType<typeof valid>> = valid();
-  delete noSku.sku;
+    delete noSku.sku;
     const cases: [string, unknown, number, string][] = [
       ['missing fields', { name: 'x' }, 422, 'sku'],
       ['missing sku', noSku, 422, 'sku'],
