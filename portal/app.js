@@ -70,7 +70,9 @@ class ApiError extends Error {
     this.retryAfter = retryAfter;
   }
   get retryable() {
-    return this.kind === 'network' || [408, 409, 429, 502, 503, 504].includes(this.status);
+    // A 409 is worth retrying only while the same key is in flight; INSUFFICIENT_STOCK will not change by waiting.
+    if (this.status === 409) return this.problem?.code === 'IDEMPOTENCY_KEY_IN_FLIGHT';
+    return this.kind === 'network' || [408, 429, 502, 503, 504].includes(this.status);
   }
 }
 
@@ -335,6 +337,8 @@ function describeProblem(err) {
       return t('badQuantity', { max: MAX_QUANTITY });
     case 'UNAUTHORIZED':
       return t('sessionExpired');
+    case 'INSUFFICIENT_STOCK':
+      return t('serverSays', { detail: err.problem.detail });
     default:
       return t('somethingFailed');
   }
