@@ -9,6 +9,7 @@ import { httpMetrics, metricsRouter } from './routes/metrics.ts';
 import { orderActionsRouter } from './routes/order-actions.ts';
 import { ordersRouter } from './routes/orders.ts';
 import { portalRouter } from './routes/portal.ts';
+import { productsRouter } from './routes/products.ts';
 import { publicRouter } from './routes/public.ts';
 import { webhooksRouter } from './routes/webhooks.ts';
 import { adminStreamRouter } from './routes/admin-stream.ts';
@@ -40,6 +41,7 @@ export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
     portalRouter(),
     publicRouter(deps),
     accountsRouter(deps),
+    productsRouter(deps),
     streamRouter(deps, streamTokens),
     adminStreamRouter(deps, streamTokens),
     ordersRouter(deps),

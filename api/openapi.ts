@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import type { Config } from '../lib/config.ts';
-import { ORDER_STATUSES, ORDER_WEBHOOK_EVENTS, TRANSITIONS } from '../orders/lifecycle.ts';
+import {
+  availabilitySchema,
+  newProductSchema,
+  productPatchSchema,
+  stockAdjustmentSchema,
+} from '../catalog/product-input.ts';
+import { ORDER_STATUSES, TRANSITIONS } from '../orders/lifecycle.ts';
+import { WEBHOOK_EVENT_TYPES } from '../webhooks/event-types.ts';
 import { cancelBodySchema, paymentBodySchema, statusBodySchema } from './routes/order-actions.ts';
 import { orderBodySchema } from './routes/orders.ts';
 import { createEndpointBody } from './routes/webhooks.ts';
@@ -98,7 +105,11 @@ export function openApiDocument(config: Config) {
           properties: { error: { type: 'string' }, error_description: { type: 'string' } },
         },
         OrderStatus: { type: 'string', enum: [...ORDER_STATUSES] },
-        WebhookEventType: { type: 'string', enum: [...ORDER_WEBHOOK_EVENTS] },
+        WebhookEventType: { type: 'string', enum: [...WEBHOOK_EVENT_TYPES] },
+        NewProduct: z.toJSONSchema(newProductSchema, { io: 'input' }),
+        ProductPatch: z.toJSONSchema(productPatchSchema, { io: 'input' }),
+        StockAdjustment: z.toJSONSchema(stockAdjustmentSchema, { io: 'input' }),
+        AvailabilityCheck: z.toJSONSchema(availabilitySchema, { io: 'input' }),
         Cancellation: z.toJSONSchema(cancelBodySchema),
         Payment: z.toJSONSchema(paymentBodySchema),
         StatusChange: z.toJSONSchema(statusBodySchema, { io: 'input', unrepresentable: 'any' }),
@@ -174,7 +185,80 @@ export function openApiDocument(config: Config) {
           responses: { 200: ok('the client') },
         },
       },
-      '/products': { get: { summary: 'The catalogue', responses: { 200: ok('{data: [product]}') } } },
+      '/products': {
+        get: {
+          summary:
+            'The products that can be ordered; with an admin token and ?include_inactive=true, all of them with stock_reserved and low_stock',
+          parameters: [
+            { name: 'include_inactive', in: 'query', required: false, schema: { type: 'boolean' } },
+          ],
+          responses: { 200: ok('{data: [product]}'), 403: problem },
+        },
+        post: {
+          ...authed,
+          summary: 'Create a product (admin); its stock is the opening ledger movement',
+          requestBody: jsonBody('NewProduct', true),
+          responses: { 201: ok('The product; Location header'), 403: problem, 409: problem, 422: problem },
+        },
+      },
+      '/products/{id}': {
+        get: { parameters: [idParam], responses: { 200: ok('The product'), 404: problem } },
+        patch: {
+          ...authed,
+          parameters: [idParam],
+          summary: 'Change name, price, low_stock_threshold or active (admin)',
+          requestBody: jsonBody('ProductPatch', true),
+          responses: { 200: ok('The product'), 403: problem, 404: problem, 422: problem },
+        },
+      },
+      '/products/{id}/stock-adjustments': {
+        post: {
+          ...authed,
+          parameters: [idParam],
+          summary: 'Restock or adjust the available stock (admin); 409 if it would go below zero',
+          requestBody: jsonBody('StockAdjustment', true),
+          responses: {
+            201: ok('{product, movement}'),
+            403: problem,
+            404: problem,
+            409: problem,
+            422: problem,
+          },
+        },
+      },
+      '/products/{id}/stock-movements': {
+        get: {
+          ...authed,
+          parameters: [idParam],
+          summary: 'The stock ledger of a product, newest first (admin); ?limit= and ?cursor=',
+          responses: { 200: ok('{data: [movement], next_cursor}'), 403: problem, 404: problem },
+        },
+      },
+      '/products/check-availability': {
+        post: {
+          summary: 'Whether each line can be ordered now',
+          requestBody: jsonBody('AvailabilityCheck', true),
+          responses: {
+            200: ok('{all_available, items: [{product_id, sku, requested, available, is_available}]}'),
+            422: problem,
+          },
+        },
+      },
+      '/products/import': {
+        post: {
+          ...authed,
+          summary:
+            'Upsert products from CSV (admin): sku,name,price,currency,stock[,low_stock_threshold]; stock sets the available level',
+          requestBody: { required: true, content: { 'text/csv': { schema: { type: 'string' } } } },
+          responses: {
+            200: ok('{rows, created, updated, unchanged, rejected: [{line, sku, errors}]}'),
+            403: problem,
+            413: problem,
+            415: problem,
+            422: problem,
+          },
+        },
+      },
       '/lifecycle': {
         get: {
           summary: 'The order lifecycle: statuses, transitions with their actors, trace steps and reasons',
@@ -202,7 +286,11 @@ export function openApiDocument(config: Config) {
             201: ok('The order, RECEIVED; Location header. Replays carry Idempotent-Replayed: true'),
             400: problem,
             401: problem,
-            409: problem,
+            409: {
+              description:
+                'INSUFFICIENT_STOCK (with `items` as /products/check-availability gives them), or an idempotency conflict',
+              content: problem.content,
+            },
             413: problem,
             415: problem,
             422: problem,

@@ -11,8 +11,11 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().in
  * Every setting comanda reads, with its default. The defaults work against the local services a developer
  * runs (PostgreSQL, RabbitMQ and Redis on 127.0.0.1); `.env.example` documents each key.
  */
-/** The webhook events an endpoint may subscribe to (the order lifecycle's; a test keeps the two lists equal). */
-const WEBHOOK_EVENT_NAMES = [
+/**
+ * The webhook events an endpoint may subscribe to: the order lifecycle's and the catalogue's (a test keeps this list
+ * equal to webhooks/event-types.ts).
+ */
+export const WEBHOOK_EVENT_NAMES = [
   'order.created',
   'order.confirmed',
   'order.rejected',
@@ -22,6 +25,11 @@ const WEBHOOK_EVENT_NAMES = [
   'order.delivered',
   'order.cancelled',
   'order.refunded',
+  'product.created',
+  'product.updated',
+  'inventory.updated',
+  'inventory.low_stock',
+  'inventory.back_in_stock',
 ] as const;
 
 const schema = z.object({
@@ -119,6 +127,11 @@ const schema = z.object({
   IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
   ORDER_MAX_ITEMS: int(1, 1000).default(50),
   ORDER_MAX_QUANTITY: int(1, 1_000_000).default(1000),
+
+  /** Available stock below this is low (inventory.low_stock), for products created without a threshold. */
+  LOW_STOCK_THRESHOLD: int(0, 1_000_000_000).default(10),
+  /** Largest CSV file POST /products/import accepts (bytes). */
+  IMPORT_MAX_BYTES: int(1024, 1_000_000_000).default(10_000_000),
 
   PAYMENT_DECLINE_ABOVE: int(0).default(1_000_000),
   PAYMENT_LATENCY_MS: int(0, 60_000).default(0),

@@ -12,8 +12,7 @@ export interface MessageContext {
  * message is published (by the relay) if and only if that transaction commits.
  */
 export function outboxRow(exchange: ExchangeKey, envelope: Envelope, context: MessageContext) {
-  const headers: Record<string, string> = { 'x-correlation-id': context.correlationId };
-  if (context.traceparent) headers.traceparent = context.traceparent;
+  const headers = messageHeaders(context);
   return {
     id: envelope.id,
     aggregate_type: envelope.aggregate_type,
@@ -23,4 +22,11 @@ export function outboxRow(exchange: ExchangeKey, envelope: Envelope, context: Me
     payload: envelope,
     headers,
   };
+}
+
+/** The AMQP headers of a message: its correlation id and, when there is one, the W3C traceparent. */
+export function messageHeaders(context: MessageContext): Record<string, string> {
+  const headers: Record<string, string> = { 'x-correlation-id': context.correlationId };
+  if (context.traceparent) headers.traceparent = context.traceparent;
+  return headers;
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { lockReservedStock, restoreStockCtes } from '../catalog/stock.ts';
 import type { Tx } from '../lib/db.ts';
 import { NotFoundError, PreconditionFailedError } from '../lib/errors.ts';
 import { OrderNotCancellableError } from './errors.ts';
 import { findTransition, type Actor, type CancelReason } from './lifecycle.ts';
 import { orderOutboxRow, type RefundRequestedData } from './messages.ts';
 import type { OrderRow, Viewer } from './order-queries.ts';
-import { lockOrder, lockReservedStock, type OrderDeps } from './order-steps.ts';
+import { lockOrder, type OrderDeps } from './order-steps.ts';
 import { applyTransition, type ChangeContext } from './transition.ts';
 
 export interface CancelInput {
@@ -75,29 +76,7 @@ async function cancelLocked(
       set: { cancel_reason: spec.reason, cancel_note: spec.note ?? null },
       trace: { ...(spec.note ? { note: spec.note } : {}), refund_requested: refund },
       details: spec.note ? { note: spec.note } : {},
-      alongside: [
-        [
-          'restored',
-          tx.raw(
-            `update inventory_reservations
-                set state = case state when 'reserved' then 'released' else 'returned' end, updated_at = now()
-              where order_id = ? and state in ('reserved', 'committed')
-          returning product_id, quantity, state`,
-            [order.id],
-          ),
-        ],
-        [
-          'restock',
-          tx.raw(
-            `update products p
-                set stock_reserved = p.stock_reserved - case when r.state = 'released' then r.quantity else 0 end,
-                    stock_available = p.stock_available + r.quantity,
-                    updated_at = now()
-               from restored r
-              where p.id = r.product_id`,
-          ),
-        ],
-      ],
+      alongside: restoreStockCtes(tx, order.id, { actor: spec.actor, ...ctx }),
       outbox: refund ? [orderOutboxRow(order, 'RefundRequested', refundData, ctx)] : [],
     },
     ctx,

@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { availabilityOf } from '../catalog/availability.ts';
+import { InsufficientStockError } from '../catalog/errors.ts';
+import { findProductsForLines } from '../catalog/products.ts';
 import { isUniqueViolation, type Tx } from '../lib/db.ts';
 import { ConflictError, ValidationError, type FieldError } from '../lib/errors.ts';
 import type { MessageContext } from '../lib/outbox.ts';
@@ -20,14 +23,6 @@ export interface CreateOrderInput {
   paymentToken?: string | undefined;
   /** 'later': the order waits in AWAITING_PAYMENT for the customer to pay. */
   paymentMethod?: 'card' | 'later' | undefined;
-}
-
-interface ProductRow {
-  id: string;
-  sku: string;
-  name: string;
-  price: number;
-  currency: string;
 }
 
 /**
@@ -86,27 +81,32 @@ export async function createOrder(
   return toOrderView(order, items);
 }
 
-/** Resolves each line to its product (by id or sku); every unknown or repeated product is named in the error. */
+type LineProduct = Awaited<ReturnType<typeof findProductsForLines>>[number];
+
+/**
+ * Resolves each line to its product (by id or sku) with one query: every unknown, repeated or inactive product is
+ * named in a 422; then, from the same rows, any line asking for more than is available makes the order a 409
+ * listing every line (the worker's reservation stays the truth when orders race for the last units).
+ */
 async function priceLines(tx: Tx, items: OrderLineInput[]) {
-  const ids = items.flatMap((i) => (i.product_id ? [i.product_id] : []));
-  const skus = items.flatMap((i) => (i.sku ? [i.sku] : []));
-  const products = await tx<ProductRow>('products')
-    .select('id', 'sku', 'name', 'price', 'currency')
-    .where((q) => {
-      if (ids.length) void q.orWhereIn('id', ids);
-      if (skus.length) void q.orWhereIn('sku', skus);
-    });
+  const products = await findProductsForLines(
+    tx,
+    items.flatMap((i) => (i.product_id ? [i.product_id] : [])),
+    items.flatMap((i) => (i.sku ? [i.sku] : [])),
+  );
   const byId = new Map(products.map((p) => [p.id, p]));
   const bySku = new Map(products.map((p) => [p.sku, p]));
 
   const errors: FieldError[] = [];
   const seen = new Set<string>();
-  const lines: { product: ProductRow; quantity: number }[] = [];
+  const lines: { product: LineProduct; quantity: number }[] = [];
   items.forEach((item, index) => {
     const product = item.product_id ? byId.get(item.product_id) : bySku.get(item.sku ?? '');
     const field = `items.${index}.${item.product_id ? 'product_id' : 'sku'}`;
     if (!product) {
       errors.push({ field, message: `unknown product ${item.product_id ?? item.sku}` });
+    } else if (!product.active) {
+      errors.push({ field, message: `product ${product.sku} is no longer sold` });
     } else if (seen.has(product.id)) {
       errors.push({
         field,
@@ -124,5 +124,7 @@ async function priceLines(tx: Tx, items: OrderLineInput[]) {
       { field: 'items', message: `mixed currencies: ${[...currencies].join(', ')}` },
     ]);
   }
+  const availability = lines.map((l) => availabilityOf(l.product, l.quantity));
+  if (availability.some((a) => !a.is_available)) throw new InsufficientStockError(availability);
   return lines;
 }

@@ -1,4 +1,4 @@
-import type { Db, Knex, Tx } from '../lib/db.ts';
+import type { Db, Tx } from '../lib/db.ts';
 import { NotFoundError, PermanentMessageError } from '../lib/errors.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import type { OrderRow } from './order-queries.ts';
@@ -54,47 +54,4 @@ export async function lockOrder(tx: Tx, orderId: string, missing: 'message' | 'r
     throw new NotFoundError(`Order ${orderId} not found`);
   }
   return order;
-}
-
-/** Locks the stock rows of the order's reservations in `states`, in id order, so changes cannot deadlock. */
-export async function lockReservedStock(tx: Tx, orderId: string, states: string[]): Promise<void> {
-  await tx('products as p')
-    .join('inventory_reservations as r', 'r.product_id', 'p.id')
-    .where('r.order_id', orderId)
-    .whereIn('r.state', states)
-    .orderBy('p.id')
-    .forNoKeyUpdate('p')
-    .select('p.id');
-}
-
-/**
- * The writes that settle an order's reservations (CTEs for a change's statement): reserved stock `committed`
- * leaves the shelf for good, `released` goes back to what can be sold. Lock the stock first.
- */
-export function settleReservations(
-  tx: Tx,
-  orderId: string,
-  outcome: 'committed' | 'released',
-): [string, Knex.QueryBuilder | Knex.Raw][] {
-  return [
-    [
-      'settled',
-      tx('inventory_reservations')
-        .where({ order_id: orderId, state: 'reserved' })
-        .update({ state: outcome, updated_at: tx.fn.now() })
-        .returning(['product_id', 'quantity']),
-    ],
-    [
-      'stock',
-      tx.raw(
-        `update products p
-            set stock_reserved = p.stock_reserved - s.quantity,
-                stock_available = p.stock_available + ?,
-                updated_at = now()
-           from settled s
-          where p.id = s.product_id`,
-        [outcome === 'committed' ? 0 : tx.raw('s.quantity')],
-      ),
-    ],
-  ];
 }

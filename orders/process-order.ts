@@ -1,3 +1,4 @@
+import { lockStockOfOrder, reserveStockCtes } from '../catalog/stock.ts';
 import type { Tx } from '../lib/db.ts';
 import type { OrderRow } from './order-queries.ts';
 import type { OrderStatus } from './lifecycle.ts';
@@ -43,14 +44,10 @@ export async function processOrder(deps: OrderDeps, orderId: string, ctx: StepCo
   return chargeOrder(deps, order, { token: order.payment_token }, ctx);
 }
 
-interface ReservedLine {
-  product_id: string;
-  quantity: number;
-  sku: string;
-  stock_available: number;
-}
-
-/** Reserves every item of the order or none; stock rows are locked in id order, so orders cannot deadlock. */
+/**
+ * Reserves every item of the order or none; stock rows are locked in id order, so orders cannot deadlock. The
+ * catalogue's CTEs write the stock, the reservations, the ledger and the stock messages in the move's statement.
+ */
 async function reserveInventory(
   deps: OrderDeps,
   tx: Tx,
@@ -60,12 +57,7 @@ async function reserveInventory(
   const order = await lockOrder(tx, orderId, 'message');
   if (order.status !== 'RECEIVED') return order;
 
-  const items: ReservedLine[] = await tx('order_items as i')
-    .join('products as p', 'p.id', 'i.product_id')
-    .where('i.order_id', orderId)
-    .orderBy('p.id')
-    .forNoKeyUpdate('p')
-    .select('i.product_id', 'i.quantity', 'p.sku', 'p.stock_available');
+  const items = await lockStockOfOrder(tx, orderId);
   const short = items.filter((i) => i.stock_available < i.quantity);
   if (short.length) {
     const moved = await applyTransition(
@@ -92,7 +84,6 @@ async function reserveInventory(
     return moved;
   }
 
-  const wanted = JSON.stringify(items.map((i) => ({ id: i.product_id, q: i.quantity })));
   const moved = await applyTransition(
     tx,
     deps.hooks,
@@ -102,30 +93,7 @@ async function reserveInventory(
       actor: 'worker',
       trace: { items: items.map((i) => ({ product_id: i.product_id, quantity: i.quantity })) },
       alongside: [
-        // No availability condition here: the rows are locked and checked above, and should anything still take
-        // stock below zero, the table's CHECK constraint fails the whole transaction rather than oversell.
-        [
-          'stock',
-          tx.raw(
-            `update products p
-                set stock_available = p.stock_available - v.q, stock_reserved = p.stock_reserved + v.q,
-                    updated_at = now()
-               from json_to_recordset(?::json) as v(id uuid, q int)
-              where p.id = v.id`,
-            [wanted],
-          ),
-        ],
-        [
-          'reservations',
-          tx('inventory_reservations').insert(
-            items.map((i) => ({
-              order_id: orderId,
-              product_id: i.product_id,
-              quantity: i.quantity,
-              state: 'reserved',
-            })),
-          ),
-        ],
+        ...reserveStockCtes(tx, orderId, items, { actor: 'worker', ...ctx }),
         [
           'payment',
           tx('payments').insert({

@@ -1,3 +1,4 @@
+import { lockReservedStock, settleStockCtes, type Cte } from '../catalog/stock.ts';
 import type { Tx } from '../lib/db.ts';
 import { PaymentInFlightError } from './errors.ts';
 import type { OrderStatus } from './lifecycle.ts';
@@ -5,11 +6,9 @@ import { orderOutboxRow, type RefundRequestedData } from './messages.ts';
 import type { OrderRow } from './order-queries.ts';
 import {
   lockOrder,
-  lockReservedStock,
   noteStep,
   ORDER_COMMANDS_CONSUMER,
   ORDER_CREATED_CONSUMER,
-  settleReservations,
   type OrderDeps,
   type StepContext,
 } from './order-steps.ts';
@@ -159,9 +158,9 @@ async function settleCharge(
     return order.status;
   }
   await lockReservedStock(tx, orderId, ['reserved']);
-  const alongside = [
-    ['payment', paymentUpdate] as [string, typeof paymentUpdate],
-    ...settleReservations(tx, orderId, captured ? 'committed' : 'released'),
+  const alongside: Cte[] = [
+    ['payment', paymentUpdate],
+    ...settleStockCtes(tx, orderId, captured ? 'committed' : 'released', { actor: 'worker', ...ctx }),
   ];
   const moved = captured
     ? await applyTransition(

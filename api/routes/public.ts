@@ -15,7 +15,7 @@ const loginQuery = z.strictObject({
   role: z.enum(ROLES).default('customer'),
 });
 
-/** Routes without a token: the demo login, the catalogue, the order lifecycle, liveness and readiness. */
+/** Routes without a token: the demo login, the order lifecycle, the OpenAPI document, liveness and readiness. */
 export function publicRouter(deps: ApiDeps): Router<ApiState> {
   const router = new Router<ApiState>();
 
@@ -24,15 +24,6 @@ export function publicRouter(deps: ApiDeps): Router<ApiState> {
     const q = parseInput(loginQuery, ctx.query, 'query string');
     ctx.set('Cache-Control', 'no-store');
     ctx.body = await deps.auth.issueDemoToken(q.customer, q.role);
-  });
-
-  router.get('/products', async (ctx: ApiContext) => {
-    ctx.body = {
-      data: await deps
-        .db('products')
-        .orderBy('sku')
-        .select('id', 'sku', 'name', 'price', 'currency', 'stock_available'),
-    };
   });
 
   // The same for everyone and fixed for the life of the process: the portal derives its buttons from it.

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { NotFoundError, UnsupportedMediaTypeError } from '../../lib/errors.ts';
+import { NotFoundError, UnsupportedMediaTypeError, ValidationError } from '../../lib/errors.ts';
 import { findOrderForViewer } from '../../orders/order-queries.ts';
 import { listEndpointDeliveries, listOrderDeliveries, retryDelivery } from '../../webhooks/deliveries.ts';
 import {
@@ -13,7 +13,7 @@ import {
   updateEndpoint,
 } from '../../webhooks/endpoints.ts';
 import { UUID } from '../../lib/uuid.ts';
-import { WEBHOOK_EVENT_TYPES } from '../../webhooks/event-types.ts';
+import { OPERATIONS_ONLY_EVENTS, WEBHOOK_EVENT_TYPES } from '../../webhooks/event-types.ts';
 import { requireAuth, requireRole, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
 import { parseInput } from '../validation.ts';
 
@@ -53,6 +53,17 @@ function jsonBody(ctx: ApiContext): unknown {
 
 const idOf = (ctx: ApiContext) => (ctx.params as { id: string }).id;
 
+/** A customer's endpoint hears of that customer's orders only: the catalogue's events are for operations. */
+function refuseOperationsEvents(ctx: ApiContext, types: readonly string[] | undefined): void {
+  if (ctx.state.principal.admin) return;
+  const refused = (types ?? []).filter((t) => OPERATIONS_ONLY_EVENTS.has(t));
+  if (refused.length) {
+    throw new ValidationError('Only operations endpoints (admins) hear the catalogue', [
+      { field: 'event_types', message: `not for a customer's endpoint: ${refused.join(', ')}` },
+    ]);
+  }
+}
+
 /**
  * Webhook endpoints and their delivery log. An admin manages operations endpoints (and sees every endpoint); a
  * customer manages endpoints that hear only about their own orders, and never sees another customer's (404).
@@ -65,6 +76,7 @@ export function webhooksRouter(deps: ApiDeps): Router<ApiState> {
 
   router.post('/webhook-endpoints', ...authed, async (ctx: ApiContext) => {
     const input = parseInput(createEndpointBody, jsonBody(ctx));
+    refuseOperationsEvents(ctx, input.event_types);
     const endpoint = await createEndpoint(deps.db, ctx.state.principal, input, options);
     ctx.status = 201;
     ctx.set('Location', `/webhook-endpoints/${endpoint.id}`);
@@ -82,6 +94,7 @@ export function webhooksRouter(deps: ApiDeps): Router<ApiState> {
 
   router.patch('/webhook-endpoints/:id', ...authed, async (ctx: ApiContext) => {
     const patch = parseInput(patchBody, jsonBody(ctx));
+    refuseOperationsEvents(ctx, patch.event_types);
     ctx.body = await updateEndpoint(deps.db, ctx.state.principal, idOf(ctx), patch, options);
   });
 

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { insertProductsCtes } from '../../catalog/products.ts';
+import { withCtes } from '../../catalog/stock.ts';
 import type { Db } from '../../lib/db.ts';
 
 /** The demo catalogue: prices in cents (EUR). */
@@ -16,8 +19,32 @@ export const DEMO_PRODUCTS = [
   },
 ];
 
-/** Inserts the demo products that are missing; running it again changes nothing (stock included). */
+/**
+ * Inserts the demo products that are missing, each with its opening stock in the ledger; running it again
+ * changes nothing (stock included).
+ */
 export async function seedDemoProducts(db: Db): Promise<number> {
-  const inserted = await db('products').insert(DEMO_PRODUCTS).onConflict('sku').ignore().returning('id');
-  return inserted.length;
+  const rows = DEMO_PRODUCTS.map(({ stock_available, ...p }) => ({
+    ...p,
+    id: randomUUID(),
+    stock: stock_available,
+    low_stock_threshold: 10,
+  }));
+  return db.transaction(async (tx) => {
+    const inserted: { id: string }[] = await withCtes(
+      tx,
+      insertProductsCtes(
+        tx,
+        rows,
+        'restock',
+        { actor: 'seed', correlationId: randomUUID() },
+        {
+          skipExisting: true,
+        },
+      ),
+    )
+      .select('id')
+      .from('new_products');
+    return inserted.length;
+  });
 }

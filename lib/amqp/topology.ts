@@ -12,6 +12,10 @@ export const EXCHANGES = {
   orderPaymentEvents: 'order.payment-events',
   /** Work the order lifecycle asks of its workers after a commit: take a payment, refund one. */
   orderCommands: 'order.commands',
+  /** The catalogue's products: product.created, product.updated. */
+  productEvents: 'product.events',
+  /** Stock: inventory.updated on every change of available stock, low_stock and back_in_stock on crossings. */
+  inventoryEvents: 'inventory.events',
   deadLetter: 'comanda.dead-letter',
 } as const;
 

@@ -8,6 +8,7 @@ import { adminRouter } from '../../api/routes/admin.ts';
 import { orderActionsRouter } from '../../api/routes/order-actions.ts';
 import { ordersRouter } from '../../api/routes/orders.ts';
 import { adminStreamRouter } from '../../api/routes/admin-stream.ts';
+import { productsRouter } from '../../api/routes/products.ts';
 import { createStreamTokens, streamRouter, type StreamDeps } from '../../api/routes/stream.ts';
 import { webhooksRouter } from '../../api/routes/webhooks.ts';
 import { buildAccount, logIn, tokenRequest } from '../helpers/accounts.ts';
@@ -207,10 +208,58 @@ const cases: Case[] = [
   },
   { method: 'GET', route: '/clients', path: () => '/clients', expect: adminOnly(200) },
   { method: 'DELETE', route: '/clients/:id', path: () => `/clients/${missing}`, expect: adminOnly(404) },
+  {
+    method: 'POST',
+    route: '/products',
+    path: () => '/products',
+    // Only the admin's request is valid: a role check comes before the body is read.
+    body: () => ({
+      sku: `M-${randomUUID().slice(0, 8)}`,
+      name: 'Matrix',
+      price: 100,
+      currency: 'EUR',
+      stock: 1,
+    }),
+    expect: adminOnly(201),
+  },
+  {
+    method: 'PATCH',
+    route: '/products/:id',
+    path: () => `/products/${productId}`,
+    body: () => ({ name: 'Renamed by the role matrix' }),
+    expect: adminOnly(200),
+  },
+  {
+    method: 'POST',
+    route: '/products/:id/stock-adjustments',
+    path: () => `/products/${productId}/stock-adjustments`,
+    body: () => ({ delta: 1, reason: 'restock' }),
+    expect: adminOnly(201),
+  },
+  {
+    method: 'GET',
+    route: '/products/:id/stock-movements',
+    path: () => `/products/${productId}/stock-movements`,
+    expect: adminOnly(200),
+  },
+  {
+    method: 'POST',
+    route: '/products/import',
+    path: () => '/products/import',
+    expect: adminOnly(415),
+  },
 ];
 
 /** Routes anyone may call: they take no token. */
-const PUBLIC = new Set(['POST /auth/register', 'POST /auth/token', 'GET /.well-known/jwks.json']);
+const PUBLIC = new Set([
+  'POST /auth/register',
+  'POST /auth/token',
+  'GET /.well-known/jwks.json',
+  // The catalogue is public; an admin token only adds inactive products and stock details.
+  'GET /products',
+  'GET /products/:id',
+  'POST /products/check-availability',
+]);
 
 /** The status of one request; the body of an event stream is not waited for. */
 async function statusOf(c: Case, caller: Caller): Promise<number> {
@@ -258,6 +307,7 @@ test('when the routers are read, then every route that is not public is in the m
     adminStreamRouter(deps, createStreamTokens(p.config)),
     webhooksRouter(deps),
     adminRouter(deps),
+    productsRouter(deps),
   ];
   const routes = routers.flatMap((r) =>
     r.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${layer.path}`)),

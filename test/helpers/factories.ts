@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { insertProductsCtes } from '../../catalog/products.ts';
+import { changeStock, withCtes } from '../../catalog/stock.ts';
 import type { Db } from '../../lib/db.ts';
 import { PROCESSED_STATUSES, type OrderStatus } from '../../orders/lifecycle.ts';
 import { until } from './pipeline.ts';
@@ -13,19 +15,32 @@ export interface TestProduct {
   stock_reserved: number;
 }
 
-/** A product with its own sku, so tests never share stock. */
-export async function buildProduct(db: Db, overrides: Partial<TestProduct> = {}): Promise<TestProduct> {
-  const [row] = await db<TestProduct>('products')
-    .insert({
-      sku: `SKU-${randomUUID().slice(0, 8)}`,
-      name: 'Test product',
-      price: 1000,
-      currency: 'EUR',
-      stock_available: 100,
-      ...overrides,
-    })
-    .returning('*');
-  return row;
+/**
+ * A product with its own sku, so tests never share stock; made the way the catalogue makes them (its opening stock
+ * in the ledger, product.created and inventory.updated in the outbox).
+ */
+export async function buildProduct(
+  db: Db,
+  overrides: Partial<Omit<TestProduct, 'id' | 'stock_reserved'>> & { low_stock_threshold?: number } = {},
+): Promise<TestProduct> {
+  const { stock_available = 100, ...fields } = overrides;
+  const row = {
+    id: randomUUID(),
+    sku: `SKU-${randomUUID().slice(0, 8)}`,
+    name: 'Test product',
+    price: 1000,
+    currency: 'EUR',
+    low_stock_threshold: 10,
+    ...fields,
+    stock: stock_available,
+  };
+  await db.transaction(async (tx) => {
+    await withCtes(
+      tx,
+      insertProductsCtes(tx, [row], 'restock', { actor: 'test', correlationId: randomUUID() }),
+    ).select(tx.raw('1'));
+  });
+  return (await db<TestProduct>('products').where({ id: row.id }).first())!;
 }
 
 export async function stockOf(db: Db, productId: string): Promise<{ available: number; reserved: number }> {
@@ -85,4 +100,34 @@ export async function writtenRows(db: Db): Promise<Record<string, number>> {
     counts[table] = Number(row.n);
   }
   return counts;
+}
+
+/**
+ * Runs `act` (placing orders, say) while the product's stock row is locked, so the API's availability check passes
+ * but no worker can reserve until `act` is done; `then` (if given) changes the stock inside the lock first. This
+ * makes "the stock ran out between the order's acceptance and its reservation" happen every time.
+ */
+export async function whileStockIsHeld<T>(
+  db: Db,
+  productId: string,
+  act: () => Promise<T>,
+  then?: { takeAll: true },
+): Promise<T> {
+  const tx = await db.transaction();
+  try {
+    const row = await tx<TestProduct>('products').where({ id: productId }).forNoKeyUpdate().first();
+    const result = await act();
+    if (then?.takeAll && row!.stock_available > 0) {
+      await changeStock(tx, productId, -row!.stock_available, 'adjustment', {
+        actor: 'test',
+        correlationId: randomUUID(),
+        note: 'sold elsewhere',
+      });
+    }
+    await tx.commit();
+    return result;
+  } catch (err) {
+    await tx.rollback();
+    throw err;
+  }
 }

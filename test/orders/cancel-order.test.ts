@@ -7,7 +7,14 @@ import type {
   RefundRequest,
 } from '../../orders/payment-gateway.ts';
 import { startWorker, type RunningWorker } from '../../worker/worker.ts';
-import { buildProduct, stockOf, waitForProcessed, waitForStatus, writtenRows } from '../helpers/factories.ts';
+import {
+  buildProduct,
+  stockOf,
+  waitForProcessed,
+  waitForStatus,
+  whileStockIsHeld,
+  writtenRows,
+} from '../helpers/factories.ts';
 import { getJson, postOrder, sendJson } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 
@@ -227,9 +234,16 @@ test.serial(
 );
 
 test.serial('when a rejected order is cancelled, then it is 409 naming REJECTED', async (t) => {
-  const product = await buildProduct(p.db, { stock_available: 1 });
+  const product = await buildProduct(p.db, { stock_available: 2 });
   const token = await p.token();
-  const order = (await postOrder(p.url, token, { items: [{ product_id: product.id, quantity: 2 }] })).body;
+  const order = (
+    await whileStockIsHeld(
+      p.db,
+      product.id,
+      () => postOrder(p.url, token, { items: [{ product_id: product.id, quantity: 2 }] }),
+      { takeAll: true },
+    )
+  ).body;
   t.is(await waitForProcessed(p.db, order.id), 'REJECTED');
 
   const res = await cancel(token, order.id);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { loadConfig } from '../../lib/config.ts';
+import { CATALOG_EVENTS } from '../../catalog/messages.ts';
+import { loadConfig, WEBHOOK_EVENT_NAMES } from '../../lib/config.ts';
 import { IllegalTransitionError } from '../../orders/errors.ts';
 import {
   ACTORS,
@@ -114,9 +115,10 @@ test('when the database, the config and the webhook API list statuses and events
   const inDb = [...rows[0].def.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]).sort();
   t.deepEqual(inDb, [...ORDER_STATUSES].sort());
 
-  t.deepEqual([...WEBHOOK_EVENT_TYPES], [...ORDER_WEBHOOK_EVENTS]);
-  const config = loadConfig({ OPS_WEBHOOK_EVENT_TYPES: ORDER_WEBHOOK_EVENTS.join(',') });
-  t.deepEqual(config.OPS_WEBHOOK_EVENT_TYPES, [...ORDER_WEBHOOK_EVENTS]);
+  t.deepEqual([...WEBHOOK_EVENT_TYPES], [...ORDER_WEBHOOK_EVENTS, ...CATALOG_EVENTS]);
+  t.deepEqual([...WEBHOOK_EVENT_NAMES].sort(), [...WEBHOOK_EVENT_TYPES].sort());
+  const config = loadConfig({ OPS_WEBHOOK_EVENT_TYPES: WEBHOOK_EVENT_TYPES.join(',') });
+  t.deepEqual(config.OPS_WEBHOOK_EVENT_TYPES, [...WEBHOOK_EVENT_TYPES]);
   t.throws(() => loadConfig({ OPS_WEBHOOK_EVENT_TYPES: 'order.teleported' }));
 
   const spec = (await (await fetch(`${p.url}/openapi.json`)).json()) as {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { buildProduct, stockOf, waitForProcessed } from '../helpers/factories.ts';
+import { buildProduct, stockOf, waitForProcessed, whileStockIsHeld } from '../helpers/factories.ts';
 import { getJson, postOrder } from '../helpers/http.ts';
 import { publishRaw, startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 
@@ -33,24 +33,30 @@ test('when an order is posted, then it is CONFIRMED with the trace RECEIVED → 
   t.is(payment.amount, 3750);
 });
 
-test('when an item is out of stock, then the order is REJECTED with OUT_OF_STOCK and no stock moves', async (t) => {
+test('when an item runs out between the order and its reservation, then the order is REJECTED with OUT_OF_STOCK and no stock moves', async (t) => {
   const plenty = await buildProduct(p.db, { stock_available: 50 });
-  const scarce = await buildProduct(p.db, { stock_available: 2 });
+  const scarce = await buildProduct(p.db, { stock_available: 3 });
   const token = await p.token();
 
-  const res = await postOrder(p.url, token, {
-    items: [
-      { product_id: plenty.id, quantity: 5 },
-      { sku: scarce.sku, quantity: 3 },
-    ],
-  });
+  const res = await whileStockIsHeld(
+    p.db,
+    scarce.id,
+    () =>
+      postOrder(p.url, token, {
+        items: [
+          { product_id: plenty.id, quantity: 5 },
+          { sku: scarce.sku, quantity: 3 },
+        ],
+      }),
+    { takeAll: true },
+  );
 
   t.is(res.status, 201);
   t.is(await waitForProcessed(p.db, res.body.id), 'REJECTED');
   const order = await getJson(p.url, `/orders/${res.body.id}`, token);
   t.is(order.body.reject_reason, 'OUT_OF_STOCK');
   t.deepEqual(await stockOf(p.db, plenty.id), { available: 50, reserved: 0 });
-  t.deepEqual(await stockOf(p.db, scarce.id), { available: 2, reserved: 0 });
+  t.deepEqual(await stockOf(p.db, scarce.id), { available: 0, reserved: 0 });
   const events = await getJson(p.url, `/orders/${res.body.id}/events`, token);
   const last = events.body.data.at(-1);
   t.is(last.reason, 'OUT_OF_STOCK');

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { Webhook } from 'standardwebhooks';
-import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed, whileStockIsHeld } from '../helpers/factories.ts';
 import { getJson, http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { TestReceiver, webhookHeaders, type Answer } from './receiver.ts';
@@ -39,9 +39,13 @@ async function registerEndpoint(token: string, url: string, eventTypes: string[]
   return res.body as { id: string; secret: string };
 }
 
-async function placeOrder(token: string, quantity = 1, stock = 100) {
-  const product = await buildProduct(p.db, { stock_available: stock });
-  const res = await postOrder(p.url, token, { items: [{ product_id: product.id, quantity }] });
+/** Places an order; `soldOut`: its stock runs out before the worker reserves it, so it is rejected. */
+async function placeOrder(token: string, quantity = 1, options: { soldOut?: boolean } = {}) {
+  const product = await buildProduct(p.db, { stock_available: 100 });
+  const post = () => postOrder(p.url, token, { items: [{ product_id: product.id, quantity }] });
+  const res = options.soldOut
+    ? await whileStockIsHeld(p.db, product.id, post, { takeAll: true })
+    : await post();
   if (res.status !== 201) throw new Error(`order not created: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.id as string;
 }
@@ -103,7 +107,7 @@ test('when an order is rejected, then order.rejected is sent with the reason', a
   const customer = await p.token();
   const endpoint = await registerEndpoint(customer, r.url, ['order.rejected']);
 
-  const orderId = await placeOrder(customer, 5, 1);
+  const orderId = await placeOrder(customer, 5, { soldOut: true });
 
   t.is(await waitForProcessed(p.db, orderId), 'REJECTED');
   await settledDeliveries(orderId, customer);

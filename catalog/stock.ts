@@ -1,0 +1,302 @@
+import type { Knex, Tx } from '../lib/db.ts';
+import { messageHeaders, type MessageContext } from '../lib/outbox.ts';
+import { PRODUCT_AGGREGATE } from './messages.ts';
+
+/**
+ * Stock and its ledger. Every change of a product's stock goes through here and is written as data-modifying CTEs
+ * of one statement: the change itself, its `stock_movements` rows and its messages (inventory.updated on every
+ * change of available stock; inventory.low_stock / inventory.back_in_stock when the change crosses the product's
+ * threshold, and only then). Callers (the order lifecycle's steps, the admin routes, the import) put these CTEs in
+ * their own statement, so stock, ledger and messages commit together at no extra round trip.
+ *
+ * The ledger's two columns add up to the two stock columns of every product: sum(delta) = stock_available (what
+ * can be ordered) and sum(reserved_delta) = stock_reserved (held for orders not yet paid). A reservation moves
+ * units from available to reserved (-q, +q), a release back (+q, -q), a sale takes them off the shelf (0, -q), a
+ * return puts a confirmed order's units back (+q, 0); restocks, adjustments and imports change available stock.
+ */
+
+/** A named data-modifying CTE of a statement. */
+export type Cte = [string, Knex.QueryBuilder | Knex.Raw];
+
+export const STOCK_REASONS = [
+  'restock',
+  'adjustment',
+  'import',
+  'reservation',
+  'release',
+  'sale',
+  'return',
+] as const;
+export type StockReason = (typeof STOCK_REASONS)[number];
+
+/** Who changes the stock, and why: recorded on each ledger row and in the messages' headers. */
+export interface StockChangeContext extends MessageContext {
+  /** Who made the change: a lifecycle actor (worker, customer, admin, system) or a user's subject. */
+  actor: string;
+  orderId?: string | null | undefined;
+  note?: string | null | undefined;
+}
+
+export interface OrderStockLine {
+  product_id: string;
+  quantity: number;
+}
+
+/**
+ * The CTEs that record a stock change made by the CTE `changed`, which returns one row per product changed with
+ * the columns id, sku, version, low_stock_threshold, stock (available after), previous_stock, delta,
+ * reserved_delta and reason: its ledger rows and its messages. A new product's opening stock crosses no threshold
+ * (`opening`): it was never low, nor back.
+ */
+export function recordStockChange(
+  tx: Tx,
+  changed: string,
+  who: StockChangeContext,
+  options: { opening?: boolean } = {},
+): Cte[] {
+  const crossing = (condition: string) => (options.opening ? 'false' : condition);
+  const event = (type: string, condition: string, extra = '') =>
+    `select '${type}'::text as type,
+            jsonb_build_object('product_id', s.id, 'sku', s.sku, 'stock', s.stock,
+                               'previous_stock', s.previous_stock${extra}) as data
+      where ${condition}`;
+  return [
+    [
+      `${changed}_ledger`,
+      tx.raw(
+        `insert into stock_movements (product_id, delta, reserved_delta, reason, order_id, actor, note, stock_after)
+         select id, delta, reserved_delta, reason, ?::uuid, ?, ?, stock from ${changed}
+          where delta <> 0 or reserved_delta <> 0`,
+        [who.orderId ?? null, who.actor, who.note ?? null],
+      ),
+    ],
+    [
+      `${changed}_events`,
+      tx.raw(
+        `insert into outbox (id, aggregate_type, aggregate_id, exchange, type, payload, headers)
+         select x.id, '${PRODUCT_AGGREGATE}', x.product_id, 'inventoryEvents', x.type,
+                jsonb_build_object('id', x.id, 'type', x.type,
+                  'occurred_at', to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                  'aggregate_type', '${PRODUCT_AGGREGATE}', 'aggregate_id', x.product_id, 'version', x.version,
+                  'data', x.data),
+                ?::jsonb
+           from (select gen_random_uuid() as id, s.id as product_id, s.version, e.type, e.data
+                   from ${changed} s
+                   cross join lateral (
+                     ${event('inventory.updated', 's.stock <> s.previous_stock', ", 'reason', s.reason")}
+                     union all
+                     ${event(
+                       'inventory.low_stock',
+                       crossing(
+                         's.previous_stock >= s.low_stock_threshold and s.stock < s.low_stock_threshold',
+                       ),
+                       ", 'threshold', s.low_stock_threshold",
+                     )}
+                     union all
+                     ${event(
+                       'inventory.back_in_stock',
+                       crossing(
+                         's.previous_stock < s.low_stock_threshold and s.stock >= s.low_stock_threshold',
+                       ),
+                       ", 'threshold', s.low_stock_threshold",
+                     )}
+                   ) e) x`,
+        [JSON.stringify(messageHeaders(who))],
+      ),
+    ],
+  ];
+}
+
+/** The columns `recordStockChange` reads, for an update of `products p`. */
+function changedColumns(previous: string, delta: string, reservedDelta: string, reason: string): string {
+  return `p.id, p.sku, p.version, p.low_stock_threshold, p.stock_available as stock,
+          (${previous})::int as previous_stock, (${delta})::int as delta, (${reservedDelta})::int as reserved_delta,
+          (${reason})::text as reason`;
+}
+
+/**
+ * Reads an order's lines with their products' stock, locking the stock rows in id order (so concurrent orders
+ * cannot deadlock) until the transaction ends.
+ */
+export async function lockStockOfOrder(
+  tx: Tx,
+  orderId: string,
+): Promise<(OrderStockLine & { sku: string; stock_available: number })[]> {
+  return tx('order_items as i')
+    .join('products as p', 'p.id', 'i.product_id')
+    .where('i.order_id', orderId)
+    .orderBy('p.id')
+    .forNoKeyUpdate('p')
+    .select('i.product_id', 'i.quantity', 'p.sku', 'p.stock_available');
+}
+
+/** Locks the stock rows of the order's reservations in `states`, in id order, so changes cannot deadlock. */
+export async function lockReservedStock(tx: Tx, orderId: string, states: string[]): Promise<void> {
+  await tx('products as p')
+    .join('inventory_reservations as r', 'r.product_id', 'p.id')
+    .where('r.order_id', orderId)
+    .whereIn('r.state', states)
+    .orderBy('p.id')
+    .forNoKeyUpdate('p')
+    .select('p.id');
+}
+
+/**
+ * Reserves `lines` for an order (stock rows locked and checked by the caller, `lockStockOfOrder`): available stock
+ * down, reserved stock up, the reservations, the ledger and the messages. Should anything still take stock below
+ * zero, the table's CHECK constraint fails the whole statement rather than oversell.
+ */
+export function reserveStockCtes(
+  tx: Tx,
+  orderId: string,
+  lines: OrderStockLine[],
+  who: StockChangeContext,
+): Cte[] {
+  const wanted = JSON.stringify(lines.map((l) => ({ id: l.product_id, q: l.quantity })));
+  return [
+    [
+      'stock_reservations',
+      tx('inventory_reservations').insert(
+        lines.map((l) => ({
+          order_id: orderId,
+          product_id: l.product_id,
+          quantity: l.quantity,
+          state: 'reserved',
+        })),
+      ),
+    ],
+    [
+      'stock',
+      tx.raw(
+        `update products p
+            set stock_available = p.stock_available - v.q, stock_reserved = p.stock_reserved + v.q,
+                version = p.version + 1, updated_at = now()
+           from json_to_recordset(?::json) as v(id uuid, q int)
+          where p.id = v.id
+      returning ${changedColumns('p.stock_available + v.q', '-v.q', 'v.q', "'reservation'")}`,
+        [wanted],
+      ),
+    ],
+    ...recordStockChange(tx, 'stock', { ...who, orderId }),
+  ];
+}
+
+/**
+ * Settles an order's reservations (lock them first with `lockReservedStock`): `committed`, the reserved units leave
+ * the shelf for good (a sale); `released`, they go back to what can be sold.
+ */
+export function settleStockCtes(
+  tx: Tx,
+  orderId: string,
+  outcome: 'committed' | 'released',
+  who: StockChangeContext,
+): Cte[] {
+  const back = outcome === 'released' ? 's.quantity' : '0';
+  return [
+    [
+      'stock_settled',
+      tx('inventory_reservations')
+        .where({ order_id: orderId, state: 'reserved' })
+        .update({ state: outcome, updated_at: tx.fn.now() })
+        .returning(['product_id', 'quantity']),
+    ],
+    [
+      'stock',
+      tx.raw(
+        `update products p
+            set stock_reserved = p.stock_reserved - s.quantity, stock_available = p.stock_available + ${back},
+                version = p.version + 1, updated_at = now()
+           from stock_settled s
+          where p.id = s.product_id
+      returning ${changedColumns(
+        `p.stock_available - ${back}`,
+        back,
+        '-s.quantity',
+        outcome === 'released' ? "'release'" : "'sale'",
+      )}`,
+      ),
+    ],
+    ...recordStockChange(tx, 'stock', { ...who, orderId }),
+  ];
+}
+
+/**
+ * Gives back the stock of a cancelled order (lock it first with `lockReservedStock` for `reserved` and
+ * `committed`): what was reserved is released, what a confirmed order had taken is returned to the shelf.
+ */
+export function restoreStockCtes(tx: Tx, orderId: string, who: StockChangeContext): Cte[] {
+  return [
+    [
+      'stock_restored',
+      tx.raw(
+        `update inventory_reservations
+            set state = case state when 'reserved' then 'released' else 'returned' end, updated_at = now()
+          where order_id = ? and state in ('reserved', 'committed')
+      returning product_id, quantity, state`,
+        [orderId],
+      ),
+    ],
+    [
+      'stock',
+      tx.raw(
+        `update products p
+            set stock_reserved = p.stock_reserved - case when r.state = 'released' then r.quantity else 0 end,
+                stock_available = p.stock_available + r.quantity,
+                version = p.version + 1, updated_at = now()
+           from stock_restored r
+          where p.id = r.product_id
+      returning ${changedColumns(
+        'p.stock_available - r.quantity',
+        'r.quantity',
+        "case when r.state = 'released' then -r.quantity else 0 end",
+        "case when r.state = 'released' then 'release' else 'return' end",
+      )}`,
+      ),
+    ],
+    ...recordStockChange(tx, 'stock', { ...who, orderId }),
+  ];
+}
+
+/** Adds `ctes` to a query in order (later ones may read earlier ones). */
+export function withCtes(tx: Tx, ctes: Cte[]): Knex.QueryBuilder {
+  let q = tx.queryBuilder();
+  for (const [name, cte] of ctes) q = q.with(name, cte);
+  return q;
+}
+
+export interface StockChangeRow {
+  id: string;
+  sku: string;
+  version: number;
+  stock: number;
+  previous_stock: number;
+}
+
+/**
+ * Changes a product's available stock by `delta` (a restock, an adjustment) in one statement with its ledger row
+ * and messages, unless that would take it below zero. Returns the change, or undefined when nothing changed (no
+ * such product, or not enough stock: the caller tells which).
+ */
+export async function changeStock(
+  tx: Tx,
+  productId: string,
+  delta: number,
+  reason: Extract<StockReason, 'restock' | 'adjustment'>,
+  who: StockChangeContext,
+): Promise<StockChangeRow | undefined> {
+  const ctes: Cte[] = [
+    [
+      'stock',
+      tx.raw(
+        `update products p
+            set stock_available = p.stock_available + ?, version = p.version + 1, updated_at = now()
+          where p.id = ? and p.stock_available + ? >= 0
+      returning ${changedColumns('p.stock_available - ?', '?', '0', '?')}`,
+        [delta, productId, delta, delta, delta, reason],
+      ),
+    ],
+    ...recordStockChange(tx, 'stock', who),
+  ];
+  const [row] = await withCtes(tx, ctes).select<StockChangeRow[]>('*').from('stock');
+  return row;
+}
