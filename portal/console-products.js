@@ -52,7 +52,6 @@ export function createProductForms({ client, onSaved }) {
           stock: Number(field('stock').value),
         });
         await client.api('/products', { method: 'POST', body });
-        say(message, t('productCreated', { name: body.name }), 'ok');
         edit(null);
         say(message, t('productCreated', { name: body.name }), 'ok');
       }
@@ -66,13 +65,9 @@ export function createProductForms({ client, onSaved }) {
     if (!editing) return;
     try {
       await client.api(`/products/${editing.id}`, { method: 'PATCH', body: { active: !editing.active } });
-      say(
-        $('#product-message'),
-        t(editing.active ? 'deactivated' : 'activated', { name: editing.name }),
-        'ok',
-      );
-      editing = null;
+      const done = t(editing.active ? 'deactivated' : 'activated', { name: editing.name });
       edit(null);
+      say($('#product-message'), done, 'ok');
       onSaved();
     } catch (err) {
       say($('#product-message'), err instanceof ApiError ? problemWords(err) : t('somethingFailed'), 'error');

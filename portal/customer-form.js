@@ -47,12 +47,13 @@ export function createOrderForm({ client, customer, onOrderCreated }) {
 
   function render() {
     const list = $('#products');
-    if (!products.size) return;
-    list.removeAttribute('aria-busy');
-    if (list.querySelector('.muted')) list.textContent = '';
+    // Products taken off sale leave the list, the last one too.
     for (const item of list.querySelectorAll('[data-product-id]')) {
       if (!products.has(/** @type {HTMLElement} */ (item).dataset.productId ?? '')) item.remove();
     }
+    if (!products.size) return;
+    list.removeAttribute('aria-busy');
+    if (list.querySelector('.muted')) list.textContent = '';
     for (const p of products.values()) {
       /** @type {HTMLElement | null} */
       let item = list.querySelector(`[data-product-id="${p.id}"]`);

@@ -140,3 +140,38 @@ test.serial(
     t.deepEqual([...admin.pageErrors, ...customer.pageErrors], []);
   },
 );
+
+test.serial(
+  'when the admin restocks a product and then deactivates it, then the ledger shows the restock and the customer’s catalogue drops the product',
+  async (t) => {
+    const product = await buildProduct(p.db, {
+      name: 'Galletas',
+      stock_available: 4,
+      low_stock_threshold: 2,
+    });
+    const [admin, customer] = await Promise.all([
+      openConsole(t, browser, p.url),
+      openPortal(t, browser, p.url, product.sku),
+    ]);
+    const { page } = admin;
+    await page.getByRole('tab', { name: 'Inventario' }).click();
+    await page.getByRole('button', { name: 'Stock de Galletas' }).click();
+    await page.getByLabel('Cantidad (+ entra, − sale)').fill('6');
+    await page.getByLabel('Nota').fill('pedido al proveedor');
+    await page.getByRole('button', { name: 'Guardar movimiento' }).click();
+    await page.locator('#stock-message[data-kind="ok"]', { hasText: '10 disponibles' }).waitFor();
+    // Newest first: the opening stock (a restock of 4) is below it.
+    const restock = page.locator('#ledger li[data-reason="restock"]').first();
+    await restock.filter({ hasText: 'pedido al proveedor' }).waitFor();
+    t.regex((await restock.textContent()) ?? '', /Reposición · \+6 → 10 · pedido al proveedor/);
+    t.is(await page.locator(`#inventory-body tr[data-sku="${product.sku}"] .available`).textContent(), '10');
+
+    await page.getByRole('button', { name: 'Editar: Galletas' }).click();
+    await page.getByRole('button', { name: 'Desactivar' }).click();
+    await page.locator('#product-message[data-kind="ok"]', { hasText: 'Desactivado: Galletas' }).waitFor();
+    await page.locator(`#inventory-body tr[data-sku="${product.sku}"][data-inactive="true"]`).waitFor();
+    await customer.product(product.sku).waitFor({ state: 'detached', timeout: 15_000 });
+    t.is((await p.db('products').where({ id: product.id }).first()).active, false);
+    t.deepEqual([...admin.pageErrors, ...customer.pageErrors], []);
+  },
+);
