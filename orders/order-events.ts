@@ -10,6 +10,8 @@ export interface NewOrderEvent {
   data?: Record<string, unknown>;
   messageId?: string | null;
   correlationId?: string | null;
+  /** When the step happened: the instant its message carries as `occurred_at` (the database's now() if absent). */
+  createdAt?: string | undefined;
 }
 
 /** The `order_events` row of one step of an order's trace, written in the transaction that made the step. */
@@ -23,6 +25,7 @@ export function orderEventRow(e: NewOrderEvent) {
     data: e.data ?? {},
     message_id: e.messageId ?? null,
     correlation_id: e.correlationId ?? null,
+    ...(e.createdAt ? { created_at: e.createdAt } : {}),
   };
 }
 
