@@ -16,7 +16,12 @@ const compose: ComposeFile = await loadCompose();
 const { services } = compose;
 
 /** The comanda processes built from the Dockerfile, and the package script each one runs. */
-const APP = { api: 'start:api', worker: 'start:worker', notifier: 'start:notifier' } as const;
+const APP = {
+  api: 'start:api',
+  worker: 'start:worker',
+  notifier: 'start:notifier',
+  analytics: 'start:analytics',
+} as const;
 const ONE_SHOT = { migrate: { script: 'migrate', args: ['--seed'] } } as const;
 const BUILT = [...Object.keys(APP), ...Object.keys(ONE_SHOT)];
 
@@ -178,7 +183,7 @@ test('when the api is up, then its health check asks /healthz on its PORT', (t) 
   t.true(check.includes(`127.0.0.1:${serviceEnv(services.api).PORT}/healthz`), check);
 });
 
-for (const name of ['worker', 'notifier'] as const) {
+for (const name of ['worker', 'notifier', 'analytics'] as const) {
   test(`when ${name} runs, then its health check looks for the process running its own entry file`, async (t) => {
     const check = argv(services[name].healthcheck?.test);
     const entry = (await scriptArgv(APP[name])).at(-1);
