@@ -94,6 +94,12 @@ export function openApiDocument(config: Config) {
         get: { summary: 'A demo token', responses: { 200: ok('token and expires_in'), 404: problem } },
       },
       '/products': { get: { summary: 'The catalogue', responses: { 200: ok('{data: [product]}') } } },
+      '/lifecycle': {
+        get: {
+          summary: 'The order lifecycle: statuses, transitions with their actors, trace steps and reasons',
+          responses: { 200: ok('{statuses, terminal, cancellable, processed, transitions, steps, reasons}') },
+        },
+      },
       '/orders': {
         post: {
           ...authed,

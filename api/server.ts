@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfirmPublisher } from '../lib/amqp/publisher.ts';
 import type { Services } from '../lib/services.ts';
-import { OutboxRelay } from '../relay/outbox-relay.ts';
+import { relayFor, type OutboxRelay } from '../relay/outbox-relay.ts';
 import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
 import { AnalyticsFeed } from './analytics-feed.ts';
 import { createApp } from './app.ts';
@@ -26,22 +26,7 @@ export async function startApi(services: Services, options: { port?: number } = 
   const { config, logger, db, redis, amqp, topology } = services;
   const publisher = new ConfirmPublisher(amqp, topology);
   publisher.start();
-  const relay = config.RELAY_ENABLED
-    ? new OutboxRelay({
-        db,
-        publisher,
-        topology,
-        logger: logger.child({ component: 'relay' }),
-        batchSize: config.RELAY_BATCH_SIZE,
-        sweepIntervalMs: config.RELAY_SWEEP_INTERVAL_MS,
-        coalesceMs: config.RELAY_COALESCE_MS,
-        housekeeping: {
-          intervalMs: config.HOUSEKEEPING_INTERVAL_MS,
-          outboxRetentionHours: config.OUTBOX_RETENTION_HOURS,
-          deliveryRetentionHours: config.WEBHOOK_DELIVERY_RETENTION_HOURS,
-        },
-      })
-    : undefined;
+  const relay = config.RELAY_ENABLED ? relayFor(services, publisher, { housekeeping: true }) : undefined;
   relay?.start();
   const statusListener = new StatusListener(amqp, topology, logger.child({ component: 'status-listener' }));
   statusListener.start();

@@ -4,6 +4,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOwnPipeline, useRunningPipeline, type Target } from './pipeline.ts';
+import { startSupervisedPipeline } from './start-target.ts';
 import { ROOT } from './processes.ts';
 import { summarizeCpuProfile } from './profile.ts';
 import { say } from './progress.ts';
@@ -25,6 +26,8 @@ touched): the api as one process and the workers as others.
   --workers LIST      worker processes for the end-to-end scenario, e.g. 1,2 to compare (default 1)
   --env KEY=VALUE     a setting for the api and workers (repeatable), e.g. --env DATABASE_POOL_MAX=20
   --profile           run the api under node --cpu-prof and report where its time goes
+  --start             benchmark \`npm start\` itself (the supervisor with its child processes, WORKERS as
+                      configured) on a scratch database, instead of an api and workers started one by one
   --url URL           benchmark a pipeline already running there instead (it gets real orders)
   --token JWT         bearer token for --url (default: tokens from its /login-demo)
   --database-url URL  that pipeline's database, for exact end-to-end figures (else: its /metrics histogram)
@@ -52,6 +55,7 @@ function parse(): {
       env: { type: 'string', multiple: true, default: [] },
       profile: { type: 'boolean', default: false },
       url: { type: 'string' },
+      start: { type: 'boolean', default: false },
       token: { type: 'string' },
       'database-url': { type: 'string' },
       'drain-timeout': { type: 'string', default: '120' },
@@ -145,11 +149,13 @@ async function main(): Promise<void> {
         token: options.token as string | undefined,
         databaseUrl: options['database-url'] as string | undefined,
       })
-    : await startOwnPipeline({
-        workers: settings.workers[0],
-        overrides,
-        apiNodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : undefined,
-      });
+    : options.start
+      ? await startSupervisedPipeline({ overrides })
+      : await startOwnPipeline({
+          workers: settings.workers[0],
+          overrides,
+          apiNodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : undefined,
+        });
   started.target = target;
   if (target.logDir) say(`process logs: ${target.logDir}`);
 
@@ -167,7 +173,11 @@ async function main(): Promise<void> {
       loadAverageBefore: loadBefore,
       busyMachine: loadBefore[0] > 0.5,
       note: options.note as string | undefined,
-      target: url ? `running pipeline at ${url}` : 'own isolated pipeline',
+      target: url
+        ? `running pipeline at ${url}`
+        : options.start
+          ? `npm start (supervisor, ${target.workerCount()} worker processes) on a scratch database`
+          : 'own isolated pipeline',
       settings,
       overrides,
     },

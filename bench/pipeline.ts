@@ -228,7 +228,7 @@ export async function useRunningPipeline(options: {
 }
 
 /** Products with stock that will not run out during a benchmark, and prices that never hit the payment limit. */
-async function seedProducts(db: Db): Promise<string[]> {
+export async function seedProducts(db: Db): Promise<string[]> {
   const rows = Array.from({ length: BENCH_PRODUCTS }, (_, i) => ({
     sku: `BENCH-${String(i).padStart(3, '0')}`,
     name: `Bench product ${i}`,
@@ -240,7 +240,7 @@ async function seedProducts(db: Db): Promise<string[]> {
   return inserted.map((r) => r.id);
 }
 
-async function drainDatabase(db: Db, timeoutMs: number): Promise<boolean> {
+export async function drainDatabase(db: Db, timeoutMs: number): Promise<boolean> {
   return until(async () => {
     const { rows } = await db.raw<{ rows: { open: number; pending: number }[] }>(
       `select (select count(*)::int from orders where status in ('RECEIVED', 'INVENTORY_RESERVED')) as open,

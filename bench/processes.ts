@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,4 +101,48 @@ export function machineCpu(): { busy: number; total: number } {
   } catch {
     return { busy: 0, total: 0 };
   }
+}
+
+/** The machine's shared services, by the command names of their processes. */
+const SERVICE_COMMANDS: Record<string, string[]> = {
+  PostgreSQL: ['postgres'],
+  RabbitMQ: ['beam.smp', 'erl_child_setup', 'inet_gethost', 'epmd'],
+  Redis: ['redis-server'],
+};
+
+/** CPU seconds so far of every process of each shared service, by pid (a backend started later counts from 0). */
+export function serviceCpu(): Map<string, Map<number, number>> {
+  const byService = new Map<string, Map<number, number>>(
+    Object.keys(SERVICE_COMMANDS).map((name) => [name, new Map()]),
+  );
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return byService;
+  }
+  for (const pid of pids) {
+    let comm: string;
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const service = Object.keys(SERVICE_COMMANDS).find((name) => SERVICE_COMMANDS[name].includes(comm));
+    if (!service) continue;
+    const usage = processUsage(Number(pid));
+    if (usage) byService.get(service)!.set(Number(pid), usage.cpuS);
+  }
+  return byService;
+}
+
+/** CPU seconds each shared service used between two `serviceCpu()` snapshots. */
+export function serviceCpuSince(
+  before: Map<string, Map<number, number>>,
+  after: Map<string, Map<number, number>>,
+): { name: string; cpuS: number }[] {
+  return [...after].map(([name, pids]) => ({
+    name,
+    cpuS: [...pids].reduce((sum, [pid, cpu]) => sum + cpu - (before.get(name)?.get(pid) ?? 0), 0),
+  }));
 }

@@ -122,6 +122,7 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
           two.receivedToFinal.p99 <= one.receivedToFinal.p99 * 1.1
         : undefined,
   });
+  checks.push(...throughputChecks(r));
   const replayRatio = r.replay && r.accept ? r.replay.throughput / r.accept.max.throughput : undefined;
   checks.push({
     what: 'replay vs accept throughput',
@@ -131,6 +132,58 @@ export function checkTargets(r: BenchResults): TargetCheck[] {
         ? 'not run (needs accept and replay)'
         : `${num(replayRatio, 1)}× (${num(r.replay!.throughput)} vs ${num(r.accept!.max.throughput)}/s)`,
     met: replayRatio === undefined ? undefined : replayRatio >= 5,
+  });
+  return checks;
+}
+
+/** The throughput issue's targets for `npm start` (run with --start): 300/s, 400/s, saturation, memory, CPU. */
+function throughputChecks(r: BenchResults): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const at = (rate: number) => r.e2e?.find((e) => e.offeredRate === rate);
+  const e300 = at(300);
+  checks.push({
+    what: 'end-to-end at 300/s: POST p99 while every order becomes final',
+    target: '< 50 ms, no error',
+    measured: e300
+      ? `${ms(e300.post.latency.p99)} ms, ${errorText(e300.post)} errors`
+      : 'not run (--e2e-rate 300)',
+    met: e300 ? e300.post.latency.p99 < 50 && errorsOf(e300.post) === 0 : undefined,
+  });
+  const e400 = at(400);
+  checks.push({
+    what: 'end-to-end at 400/s offered: POST p99, every order final after',
+    target: '< 100 ms, all final',
+    measured: e400
+      ? `${ms(e400.post.latency.p99)} ms, ${e400.notFinal} not final, ${errorText(e400.post)} errors`
+      : 'not run (--e2e-rate 400)',
+    met: e400 ? e400.post.latency.p99 < 100 && e400.notFinal === 0 && errorsOf(e400.post) === 0 : undefined,
+  });
+  const best = [...(r.e2e ?? [])].sort((a, b) => b.finalThroughput - a.finalThroughput)[0];
+  const bare = r.limits?.postgres.throughput;
+  checks.push({
+    what: 'end-to-end at its best vs bare PostgreSQL order transaction',
+    target: '≥ 25 %',
+    measured:
+      best && bare
+        ? `${pct(best.finalThroughput / bare)} (${num(best.finalThroughput)} vs ${num(bare)}/s)`
+        : 'not run',
+    met: best && bare ? best.finalThroughput / bare >= 0.25 : undefined,
+  });
+  const peaks = (r.e2e ?? []).flatMap((e) =>
+    e.usage.processes.filter((p) => !p.service && !p.name.startsWith('bench')),
+  );
+  const worst = peaks.sort((a, b) => b.peakRssMb - a.peakRssMb)[0];
+  checks.push({
+    what: 'peak RSS of each comanda process during end-to-end',
+    target: '< 150 MB',
+    measured: worst ? `largest: ${worst.name} ${num(worst.peakRssMb)} MB` : 'not run',
+    met: worst ? worst.peakRssMb < 150 : undefined,
+  });
+  checks.push({
+    what: 'CPU per order at 300/s, every process but the load generator',
+    target: '≤ 5 ms',
+    measured: e300?.cost ? `${num(e300.cost.totalCpuMsPerOrder, 2)} ms` : 'not run',
+    met: e300?.cost ? e300.cost.totalCpuMsPerOrder <= 5 : undefined,
   });
   return checks;
 }
@@ -317,6 +370,7 @@ export function markdownReport(r: BenchResults, files: { latencySvg: string; tim
       );
     }
     out.push('');
+    out.push(...costModelSection(r.e2e));
   }
 
   if (r.replay) {
@@ -348,7 +402,9 @@ export function markdownReport(r: BenchResults, files: { latencySvg: string; tim
   const last = [r.e2e?.at(-1)?.usage, r.replay?.usage, r.accept?.max.usage].find(Boolean);
   const peaks = new Map<string, number>();
   for (const u of [r.accept?.max.usage, ...(r.e2e ?? []).map((e) => e.usage), r.replay?.usage, last]) {
-    for (const p of u?.processes ?? []) peaks.set(p.name, Math.max(peaks.get(p.name) ?? 0, p.peakRssMb));
+    for (const p of (u?.processes ?? []).filter((x) => !x.service)) {
+      peaks.set(p.name, Math.max(peaks.get(p.name) ?? 0, p.peakRssMb));
+    }
   }
   if (r.accept)
     out.push(`| api, during accept (up to the max step) | ${num(peakOf(r.accept.max.usage, 'api'))} |`);
@@ -459,4 +515,31 @@ export function terminalSummary(r: BenchResults): string {
     );
   }
   return lines.join('\n');
+}
+
+/** The cost model of each end-to-end step: CPU ms per order by process, statements, commits and messages. */
+function costModelSection(steps: NonNullable<BenchResults['e2e']>): string[] {
+  const withCost = steps.filter((e) => e.cost);
+  if (withCost.length === 0) return [];
+  const names = [...new Set(withCost.flatMap((e) => e.cost!.cpuMsPerOrder.map((p) => p.name)))];
+  const out = [
+    '### Cost model: what one order costs',
+    '',
+    'CPU milliseconds per order of each process over the step (from /proc; the shared services count every process of theirs, whoever it served), statements sent to PostgreSQL (comanda_db_queries_total, BEGIN and COMMIT included), transactions committed in the pipeline’s database (pg_stat_database), and messages published by the relay and handled by consumers.',
+    '',
+    `| | ${withCost.map((e) => `${e.offeredRate}/s, ${e.workers || '?'}w`).join(' | ')} |`,
+    `|---|${withCost.map(() => '---').join('|')}|`,
+  ];
+  const row = (label: string, cell: (c: NonNullable<(typeof withCost)[number]['cost']>) => string) =>
+    out.push(`| ${label} | ${withCost.map((e) => cell(e.cost!)).join(' | ')} |`);
+  for (const name of names) {
+    row(`CPU ms/order: ${name}`, (c) => num(c.cpuMsPerOrder.find((p) => p.name === name)?.ms, 2));
+  }
+  row('**CPU ms/order, all but the load generator**', (c) => `**${num(c.totalCpuMsPerOrder, 2)}**`);
+  row('PostgreSQL statements/order', (c) => num(c.statementsPerOrder, 1));
+  row('PostgreSQL commits/order', (c) => num(c.commitsPerOrder, 2));
+  row('messages published/order', (c) => num(c.publishedPerOrder, 2));
+  row('deliveries consumed/order', (c) => num(c.consumedPerOrder, 2));
+  out.push('');
+  return out;
 }

@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { closedLoop, openLoop, type LoadResult, type RequestSpec } from './load.ts';
 import { measureBarePostgres, type LimitResult } from './limits.ts';
 import type { Target } from './pipeline.ts';
-import { freePort, machineCpu, ownUsage, processUsage, startNode, stopProcess } from './processes.ts';
+import {
+  freePort,
+  machineCpu,
+  ownUsage,
+  processUsage,
+  serviceCpu,
+  serviceCpuSince,
+  startNode,
+  stopProcess,
+} from './processes.ts';
 import { bucketsOf, scrape, valueOf, type Sample } from './prometheus.ts';
 import { endProgress, say, showProgress } from './progress.ts';
 import { histogramQuantile, summarize, type LatencySummary } from './stats.ts';
@@ -19,7 +28,8 @@ export interface Settings {
 
 /** Memory and CPU of each process during one step, and how busy the whole machine was. */
 export interface StepUsage {
-  processes: { name: string; peakRssMb: number; cpuS: number }[];
+  /** comanda's processes, the load generator, and the shared services (`service: true`). */
+  processes: { name: string; peakRssMb: number; cpuS: number; service?: boolean }[];
   machineBusy: number;
 }
 
@@ -53,6 +63,22 @@ export interface E2eResult {
   source: 'database' | 'metrics';
   timeline: E2eSample[];
   usage: StepUsage;
+  cost?: CostModel;
+}
+
+/** What one order costs, over one end-to-end step: CPU per process, database and broker work. */
+export interface CostModel {
+  orders: number;
+  /** CPU milliseconds per order, by process (and service), and in total without the load generator. */
+  cpuMsPerOrder: { name: string; ms: number }[];
+  totalCpuMsPerOrder: number;
+  /** Statements comanda's processes sent to PostgreSQL (BEGIN and COMMIT included), per order. */
+  statementsPerOrder: number | undefined;
+  /** Transactions committed in the pipeline's database, per order. */
+  commitsPerOrder: number | undefined;
+  /** Messages the relay published, and deliveries consumers handled, per order. */
+  publishedPerOrder: number;
+  consumedPerOrder: number;
 }
 
 export interface ReplayResult extends LoadResult {
@@ -220,6 +246,7 @@ export class Scenarios {
       );
     }, 500);
     const usageBefore = this.usageMark();
+    const countersBefore = await this.counters();
     let post: LoadResult;
     let drained: boolean;
     try {
@@ -231,13 +258,37 @@ export class Scenarios {
     }
     const usage = this.usageSince(usageBefore);
     if (!drained) say(`${label}: not every order was final after ${this.settings.drainTimeoutS} s`);
+    const cost = costModel(sent.length, usage, countersBefore, await this.counters());
 
-    const base = { workers, offeredRate: rate, post, timeline, usage };
+    const base = { workers, offeredRate: rate, post, timeline, usage, cost };
     if (this.target.db) return { ...base, ...(await finalFiguresFromDatabase(this.target, sent)) };
     const after = await scrape(`${this.target.url}/metrics`);
     return {
       ...base,
       ...finalFiguresFromMetrics(before, after, sent.length, (performance.now() - started) / 1000),
+    };
+  }
+
+  /** Counters summed over every process the pipeline has, and the database's commits. */
+  private async counters(): Promise<Counters> {
+    const samples = await Promise.all(
+      this.target.metricsUrls().map((url) => scrape(url).catch(() => [] as Sample[])),
+    );
+    const sum = (name: string) => samples.reduce((n, s) => n + valueOf(s, name), 0);
+    let commits: number | undefined;
+    if (this.target.db) {
+      // PostgreSQL flushes a backend's counters when it goes idle, at most once a second: let them land.
+      await new Promise((r) => setTimeout(r, 1200));
+      const { rows } = await this.target.db.raw<{ rows: { n: number }[] }>(
+        'select xact_commit::float8 as n from pg_stat_database where datname = current_database()',
+      );
+      commits = rows[0]?.n;
+    }
+    return {
+      statements: sum('comanda_db_queries_total'),
+      published: sum('comanda_outbox_published_total'),
+      consumed: sum('comanda_messages_consumed_total'),
+      commits,
     };
   }
 
@@ -321,13 +372,13 @@ export class Scenarios {
 
   private usageMark() {
     const processes = new Map(this.target.processes().map((p) => [p.pid, processUsage(p.pid)]));
-    return { processes, own: ownUsage(), machine: machineCpu() };
+    return { processes, own: ownUsage(), machine: machineCpu(), services: serviceCpu() };
   }
 
   private usageSince(mark: ReturnType<Scenarios['usageMark']>): StepUsage {
     const machine = machineCpu();
     const own = ownUsage();
-    const processes = this.target.processes().map((p) => {
+    const processes: StepUsage['processes'] = this.target.processes().map((p) => {
       const now = processUsage(p.pid);
       const then = mark.processes.get(p.pid);
       return {
@@ -341,6 +392,9 @@ export class Scenarios {
       peakRssMb: own.peakRssMb,
       cpuS: own.cpuS - mark.own.cpuS,
     });
+    for (const service of serviceCpuSince(mark.services, serviceCpu())) {
+      processes.push({ ...service, peakRssMb: Number.NaN, service: true });
+    }
     const total = machine.total - mark.machine.total;
     return { processes, machineBusy: total > 0 ? (machine.busy - mark.machine.busy) / total : Number.NaN };
   }
@@ -418,5 +472,37 @@ function finalFiguresFromMetrics(before: Sample[], after: Sample[], orders: numb
     postToFinal: undefined,
     withinOneSecond: orders ? within / orders : 0,
     source: 'metrics' as const,
+  };
+}
+
+interface Counters {
+  statements: number;
+  published: number;
+  consumed: number;
+  commits: number | undefined;
+}
+
+function costModel(
+  orders: number,
+  usage: StepUsage,
+  before: Counters,
+  after: Counters,
+): CostModel | undefined {
+  if (orders === 0) return undefined;
+  const per = (n: number) => n / orders;
+  const cpuMsPerOrder = usage.processes.map((p) => ({ name: p.name, ms: per(p.cpuS * 1000) }));
+  return {
+    orders,
+    cpuMsPerOrder,
+    totalCpuMsPerOrder: cpuMsPerOrder
+      .filter((p) => !p.name.startsWith('bench'))
+      .reduce((sum, p) => sum + p.ms, 0),
+    statementsPerOrder: after.statements ? per(after.statements - before.statements) : undefined,
+    commitsPerOrder:
+      after.commits !== undefined && before.commits !== undefined
+        ? per(after.commits - before.commits)
+        : undefined,
+    publishedPerOrder: per(after.published - before.published),
+    consumedPerOrder: per(after.consumed - before.consumed),
   };
 }

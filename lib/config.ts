@@ -97,7 +97,12 @@ const schema = z.object({
 
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   SEED_DEMO: bool.default(true),
+  WORKERS: int(1, 64).optional(),
   METRICS_PORT: int(0, 65535).optional(),
+  // Read by the OpenTelemetry SDK itself (lib/telemetry-register.ts), which also honours the other standard
+  // OTEL_* variables; here so that a bad URL stops the process with a clear message.
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
 
   WEBHOOK_RETRY_SCHEDULE: z
     .string()

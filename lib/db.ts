@@ -22,6 +22,11 @@ export interface DbOptions {
   applicationName?: string;
   /** Where knex's own warnings go (connection errors while PostgreSQL is away); silent when absent. */
   logger?: Logger;
+  /**
+   * Session settings of every connection (`SET key = value` at connect, in the startup packet: no round trip),
+   * such as `comanda.outbox_notify`.
+   */
+  settings?: Record<string, string>;
 }
 
 /** A knex instance on PostgreSQL, with a statement timeout so no query holds a connection forever. */
@@ -32,6 +37,13 @@ export function createDb(options: DbOptions): Db {
       connectionString: options.url,
       application_name: options.applicationName ?? 'comanda',
       statement_timeout: options.statementTimeoutMs || undefined,
+      ...(options.settings && Object.keys(options.settings).length
+        ? {
+            options: Object.entries(options.settings)
+              .map(([k, v]) => `-c ${k}=${v}`)
+              .join(' '),
+          }
+        : {}),
       connectionTimeoutMillis: 5000,
     },
     pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
@@ -46,16 +58,17 @@ export function createDb(options: DbOptions): Db {
 }
 
 /**
- * Migrations are loaded from db/migrations by dynamic import, so the same TypeScript files serve `npm start`,
- * the tests and the separate processes without a build step.
+ * Migrations are loaded from db/migrations by dynamic import: the TypeScript files when run through tsx
+ * (development, tests), the compiled JavaScript next to this file in dist/ (production). A migration keeps its
+ * `.ts` name either way, so a database migrated by one is up to date for the other.
  */
 class DirectoryMigrationSource implements Knex.MigrationSource<string> {
   async getMigrations(): Promise<string[]> {
     const files = await readdir(MIGRATIONS_DIR);
-    return files.filter((f) => /^\d{14}_[\w-]+\.ts$/.test(f)).sort();
+    return files.filter((f) => /^\d{14}_[\w-]+\.[jt]s$/.test(f)).sort();
   }
   getMigrationName(migration: string): string {
-    return migration;
+    return migration.replace(/\.js$/, '.ts');
   }
   async getMigration(migration: string): Promise<Knex.Migration> {
     return (await import(pathToFileURL(path.join(MIGRATIONS_DIR, migration)).href)) as Knex.Migration;

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { traceIds, tracingEnabled } from './telemetry.ts';
 
 export type { Logger };
 
@@ -14,12 +15,22 @@ const REDACT = [
   'secret',
 ];
 
-/** One JSON logger per process; children carry the component and, per request or message, the correlation id. */
-export function createLogger(options: { level: string; name?: string }): Logger {
-  return pino({
+/**
+ * One JSON logger per process; children carry the component and, per request or message, the correlation id.
+ * With tracing on, every line written inside a span also carries its `trace_id` and `span_id`.
+ */
+export function createLogger(options: {
+  level: string;
+  name?: string;
+  /** Where lines go (stdout when absent). */
+  destination?: { write(line: string): void };
+}): Logger {
+  const settings = {
     level: options.level,
     base: { service: options.name ?? 'comanda' },
     redact: { paths: REDACT, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+    ...(tracingEnabled() ? { mixin: () => traceIds() ?? {} } : {}),
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }

@@ -24,6 +24,19 @@ export const httpRequestDuration = new Histogram({
   registers: [registry],
 });
 
+const dbQueries = new Counter({
+  name: 'comanda_db_queries_total',
+  help: 'Statements sent to PostgreSQL (round trips, BEGIN and COMMIT included), by connection pool.',
+  labelNames: ['pool'] as const,
+  registers: [registry],
+});
+
+/** Counts every statement `db` sends, under `pool`: the round trips per order in the benchmark's cost model. */
+export function countQueries(db: Db, pool: string): void {
+  const counter = dbQueries.labels({ pool });
+  db.on('query', () => counter.inc());
+}
+
 export const ordersCreated = new Counter({
   name: 'comanda_orders_created_total',
   help: 'Orders accepted (201) by POST /orders; idempotent replays are not counted again.',
@@ -248,6 +261,71 @@ export function watchQueues(amqp: AmqpClient, topology: QueueNaming): () => void
     }
     return samples;
   });
+}
+
+interface DeliverySample {
+  pending: number;
+  oldestDueAgeSeconds: number;
+}
+
+const deliverySources = new SampledSources<DeliverySample>();
+
+export const webhookDeliveriesPending = new Gauge({
+  name: 'comanda_webhook_deliveries_pending',
+  help: 'Webhook deliveries not yet delivered nor given up on (sampled at scrape).',
+  registers: [registry],
+  async collect() {
+    const samples = await deliverySources.sample();
+    this.set(samples.reduce((max, s) => Math.max(max, s.pending), 0));
+  },
+});
+
+export const webhookOldestDueAge = new Gauge({
+  name: 'comanda_webhook_oldest_due_age_seconds',
+  help: 'How long the most overdue pending delivery has been due, 0 when none is (sampled at scrape).',
+  registers: [registry],
+  async collect() {
+    const samples = await deliverySources.sample();
+    this.set(samples.reduce((max, s) => Math.max(max, s.oldestDueAgeSeconds), 0));
+  },
+});
+
+/** Reports the pending webhook deliveries of `db` at each scrape; returns a function that stops it. */
+export function watchWebhookDeliveries(db: Db): () => void {
+  return deliverySources.add(async () => {
+    const result = await db.raw<{ rows: { pending: number; overdue: number | null }[] }>(
+      `select count(*)::int as pending,
+              extract(epoch from (clock_timestamp() - min(next_attempt_at)
+                                  filter (where next_attempt_at <= clock_timestamp())))::float8 as overdue
+         from webhook_deliveries where status = 'pending'`,
+    );
+    const row = result.rows[0];
+    return [{ pending: row?.pending ?? 0, oldestDueAgeSeconds: Math.max(0, row?.overdue ?? 0) }];
+  });
+}
+
+/** What `GET /readyz` reports: each dependency up or down. */
+export type ReadinessCheck = () => Promise<Record<string, 'up' | 'down'>>;
+
+const readinessSources = new SampledSources<{ dependency: string; up: boolean }>();
+
+export const dependencyUp = new Gauge({
+  name: 'comanda_dependency_up',
+  help: "1 when the api reaches the dependency (postgres, rabbitmq, redis), 0 when not: /readyz's checks (sampled at scrape).",
+  labelNames: ['dependency'] as const,
+  registers: [registry],
+  async collect() {
+    const samples = await readinessSources.sample();
+    this.reset();
+    for (const s of samples) this.set({ dependency: s.dependency }, s.up ? 1 : 0);
+  },
+});
+
+/** Reports the readiness checks of this process at each scrape; returns a function that stops it. */
+export function watchReadiness(check: ReadinessCheck): () => void {
+  return readinessSources.add(async () =>
+    Object.entries(await check()).map(([dependency, state]) => ({ dependency, up: state === 'up' })),
+  );
 }
 
 export const METRICS_CONTENT_TYPE = registry.contentType;

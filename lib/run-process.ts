@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { ServiceUnreachableError } from './services.ts';
+import { stopTelemetry } from './telemetry.ts';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -42,8 +43,10 @@ export function runProcess(
     }, config.SHUTDOWN_GRACE_MS);
     deadline.unref();
     (running?.stop() ?? Promise.resolve()).then(
-      () => {
+      async () => {
         logger.info('stopped');
+        // The last spans are still in the exporter's buffer.
+        await stopTelemetry().catch(() => {});
         process.exit(0);
       },
       (err: unknown) => {
@@ -54,10 +57,14 @@ export function runProcess(
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // A child of `npm start`'s supervisor: if the supervisor dies without stopping us, stop by ourselves.
+  if (process.send) process.once('disconnect', () => shutdown('supervisor gone'));
 
   start(config, logger).then(
     (r) => {
       running = r;
+      // Tells `npm start`'s supervisor this child is up (and handles SIGTERM gracefully from now on).
+      process.send?.({ type: 'ready' });
     },
     (err: unknown) => {
       if (err instanceof ServiceUnreachableError) {

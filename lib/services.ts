@@ -3,6 +3,7 @@ import { Topology } from './amqp/topology.ts';
 import type { Config } from './config.ts';
 import { createDb, dropDatabase, ensureDatabase, type Db } from './db.ts';
 import type { Logger } from './logger.ts';
+import { countQueries } from './metrics.ts';
 import { connectRedis, createRedis, deleteOwnKeys, type Redis } from './redis.ts';
 
 /** A dependency that cannot be reached at start: its message is the one line an operator needs. */
@@ -104,14 +105,19 @@ export function topologyFor(config: Config): Topology {
 }
 
 function createPool(config: Config, logger: Logger, name: string): Db {
-  return createDb({
+  const db = createDb({
     url: config.DATABASE_URL,
     poolMax: config.DATABASE_POOL_MAX,
     statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT_MS,
     acquireTimeoutMs: config.DATABASE_ACQUIRE_TIMEOUT_MS,
     applicationName: name,
     logger: logger.child({ component: 'db', pool: name }),
+    // A process that runs its own relay kicks it after each commit: its outbox writes need not NOTIFY the
+    // others (a NOTIFY takes a cluster-wide lock at commit, which serialises every committing transaction).
+    settings: config.RELAY_ENABLED ? { 'comanda.outbox_notify': 'off' } : {},
   });
+  countQueries(db, name);
+  return db;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { observeWebhookAttempts, serveMetrics } from '../lib/metrics.ts';
+import { observeWebhookAttempts, serveMetrics, watchWebhookDeliveries } from '../lib/metrics.ts';
 import { runProcess } from '../lib/run-process.ts';
 import { closeServices, connectServices } from '../lib/services.ts';
 import { startNotifier } from './notifier.ts';
@@ -12,7 +12,10 @@ runProcess('notifier', async (config, logger) => {
     config.METRICS_PORT === undefined
       ? undefined
       : await serveMetrics({ port: config.METRICS_PORT, host: config.HOST });
-  if (metrics) logger.info({ url: metrics.url }, 'metrics listening');
+  if (metrics) {
+    watchWebhookDeliveries(services.db);
+    logger.info({ url: metrics.url }, 'metrics listening');
+  }
   logger.info('notifier started');
   return {
     async stop() {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Span } from '@opentelemetry/api';
 import type { Config } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -11,6 +12,7 @@ import { WebhookSender } from '../webhooks/sender.ts';
 import { signWebhook } from '../webhooks/signing.ts';
 import { AttemptRecorder } from './attempt-recorder.ts';
 import { PgListener } from '../lib/pg-listener.ts';
+import { contextFrom, detached, inSpan } from '../lib/telemetry.ts';
 
 /** Emitted after every attempt is recorded: what metrics and tests watch. */
 export interface AttemptEvent {
@@ -91,7 +93,8 @@ class Notifier extends EventEmitter implements RunningNotifier {
       this.again = true;
       return;
     }
-    this.pumping = this.pump()
+    // Claims belong to no trace; each attempt then joins the trace of its delivery.
+    this.pumping = detached(() => this.pump())
       .catch((err: unknown) => this.logger.warn({ err }, 'could not claim deliveries; will try again'))
       .finally(() => {
         this.pumping = undefined;
@@ -110,7 +113,18 @@ class Notifier extends EventEmitter implements RunningNotifier {
       if (free <= 0) return;
       const wanted = Math.min(free, MAX_CLAIM);
       const claimed = await claimDueDeliveries(this.db, wanted, leaseMs);
-      for (const delivery of claimed) this.track(this.deliver(delivery));
+      for (const delivery of claimed) {
+        // With tracing on, each attempt is a span of the trace of the status change that created the delivery.
+        const attempt = inSpan('webhook attempt', (span) => this.deliver(delivery, span), {
+          parent: contextFrom({ traceparent: delivery.traceparent }),
+          attributes: {
+            'comanda.webhook.delivery_id': delivery.id,
+            'comanda.webhook.event_type': delivery.eventType,
+            'comanda.webhook.attempt': delivery.attempt,
+          },
+        });
+        this.track(attempt);
+      }
       if (claimed.length < wanted) return;
     }
   }
@@ -130,7 +144,7 @@ class Notifier extends EventEmitter implements RunningNotifier {
     this.inFlight.add(tracked);
   }
 
-  private async deliver(delivery: ClaimedDelivery): Promise<void> {
+  private async deliver(delivery: ClaimedDelivery, span?: Span): Promise<void> {
     const maxAttempts = delivery.maxAttempts ?? this.policy.schedule.length;
     const log = this.logger.child({
       delivery_id: delivery.id,
@@ -169,6 +183,10 @@ class Notifier extends EventEmitter implements RunningNotifier {
     const outcome = decideOutcome(response, delivery.attempt, maxAttempts, this.policy);
     const recorded = await this.recorder.record({ claimed: delivery, startedAt, response, outcome });
 
+    span?.setAttributes({
+      'comanda.webhook.outcome': outcome.kind,
+      ...(response.statusCode === null ? {} : { 'http.response.status_code': response.statusCode }),
+    });
     const summary = {
       status_code: response.statusCode,
       latency_ms: response.latencyMs,

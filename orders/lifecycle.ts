@@ -26,8 +26,10 @@ export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export const ACTORS = ['worker', 'customer', 'admin', 'operations', 'system'] as const;
 export type Actor = (typeof ACTORS)[number];
 
-export type RejectReason = 'OUT_OF_STOCK' | 'PAYMENT_DECLINED';
-export type CancelReason = 'CUSTOMER_REQUEST' | 'ADMIN' | 'PAYMENT_TIMEOUT';
+export const REJECT_REASONS = ['OUT_OF_STOCK', 'PAYMENT_DECLINED'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+export const CANCEL_REASONS = ['CUSTOMER_REQUEST', 'ADMIN', 'PAYMENT_TIMEOUT'] as const;
+export type CancelReason = (typeof CANCEL_REASONS)[number];
 
 export interface Transition {
   /** null: the order does not exist yet (its creation). */
@@ -138,3 +140,27 @@ export const PROCESSED_STATUSES: ReadonlySet<OrderStatus> = new Set(
 export const CANCELLABLE_STATUSES: ReadonlySet<OrderStatus> = new Set(
   ORDER_STATUSES.filter((s) => findTransition(s, 'CANCELLED')?.actors.includes('customer')),
 );
+
+/** The lifecycle as plain data for clients (the portal reads it from `GET /lifecycle` instead of copying rules). */
+export interface LifecycleDocument {
+  statuses: readonly OrderStatus[];
+  terminal: OrderStatus[];
+  cancellable: OrderStatus[];
+  processed: OrderStatus[];
+  transitions: { from: OrderStatus | null; to: OrderStatus; actors: readonly Actor[]; step: string }[];
+  /** Trace steps that change no status. */
+  steps: string[];
+  reasons: { rejected: readonly RejectReason[]; cancelled: readonly CancelReason[] };
+}
+
+export function describeLifecycle(): LifecycleDocument {
+  return {
+    statuses: ORDER_STATUSES,
+    terminal: [...TERMINAL_STATUSES],
+    cancellable: [...CANCELLABLE_STATUSES],
+    processed: [...PROCESSED_STATUSES],
+    transitions: TRANSITIONS.map(({ from, to, actors, step }) => ({ from, to, actors, step })),
+    steps: Object.values(ORDER_STEPS).map((s) => s.step),
+    reasons: { rejected: REJECT_REASONS, cancelled: CANCEL_REASONS },
+  };
+}

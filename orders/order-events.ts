@@ -1,4 +1,5 @@
 import type { Db } from '../lib/db.ts';
+import { traceIds } from '../lib/telemetry.ts';
 import type { OrderStatus } from './lifecycle.ts';
 
 export interface NewOrderEvent {
@@ -14,15 +15,19 @@ export interface NewOrderEvent {
   createdAt?: string | undefined;
 }
 
-/** The `order_events` row of one step of an order's trace, written in the transaction that made the step. */
+/**
+ * The `order_events` row of one step of an order's trace, written in the transaction that made the step. With
+ * tracing on, its data carries the `trace_id` of the step's span, so a step leads to its distributed trace.
+ */
 export function orderEventRow(e: NewOrderEvent) {
+  const ids = traceIds();
   return {
     order_id: e.orderId,
     type: e.type,
     from_status: e.fromStatus,
     to_status: e.toStatus,
     reason: e.reason ?? null,
-    data: e.data ?? {},
+    data: ids ? { ...e.data, trace_id: ids.trace_id } : (e.data ?? {}),
     message_id: e.messageId ?? null,
     correlation_id: e.correlationId ?? null,
     ...(e.createdAt ? { created_at: e.createdAt } : {}),

@@ -1,7 +1,9 @@
 // The comanda demo portal: plain ES modules, no build step. It talks to the Orders API on its own origin.
 import { LOCALES, MESSAGES } from './i18n.js';
+import { changesStatus, isProcessed, loadLifecycle } from './lifecycle.js';
+import { createOrderActions } from './order-actions.js';
+import { renderTimeline, traceComplete } from './trace.js';
 
-const FINAL = new Set(['CONFIRMED', 'REJECTED', 'CANCELLED', 'DELIVERED']);
 const MAX_QUANTITY = 1000;
 const $ = (selector) => document.querySelector(selector);
 
@@ -50,6 +52,9 @@ const clock = (iso) =>
     second: '2-digit',
     fractionalSecondDigits: 3,
   }).format(new Date(iso));
+
+const timeOfDay = (iso) =>
+  new Intl.DateTimeFormat(LOCALES[state.lang], { hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
 
 const shortId = (id) => id.slice(0, 8);
 
@@ -154,6 +159,8 @@ function setOnline(online) {
     // Whatever changed while we could not see it.
     void loadProducts();
     void loadOrders();
+    void refreshSelected();
+    void loadLifecycle(fetchLifecycle).then(applyLanguage);
     scheduleHealth(0);
   }
 }
@@ -275,7 +282,13 @@ async function createOrder(event) {
   if (items.some((i) => !Number.isInteger(i.quantity) || i.quantity < 1 || i.quantity > MAX_QUANTITY)) {
     return say(message, t('badQuantity', { max: MAX_QUANTITY }), 'error');
   }
-  const body = { items, ...($('#decline').checked ? { payment: { token: 'tok_decline' } } : {}) };
+  // A pay-later order takes its card afterwards (Pagar), where the decline option applies again.
+  const payment = $('#pay-later').checked
+    ? { method: 'later' }
+    : $('#decline').checked
+      ? { token: 'tok_decline' }
+      : undefined;
+  const body = { items, ...(payment ? { payment } : {}) };
   // The key belongs to this exact order: a retry (or a new click after a failure) of the same order reuses
   // it, so however often it is sent, one order is created. A changed order gets a new key.
   const fingerprint = `${state.customer}:${JSON.stringify(body)}`;
@@ -289,9 +302,10 @@ async function createOrder(event) {
     for (let attempt = 0; ; attempt++) {
       try {
         const order = await api('/orders', { method: 'POST', body, headers: { 'Idempotency-Key': key } });
+        // The form keeps what was chosen, so the same order can be placed again at once; its next click
+        // is a new order with a new key.
         state.draft = null;
         say(message, '', 'info');
-        resetQuantities();
         onOrderCreated(order);
         return;
       } catch (err) {
@@ -329,12 +343,6 @@ function setSubmitting(on) {
   // aria-disabled rather than disabled: the button keeps keyboard focus while the order is on its way.
   button.setAttribute('aria-disabled', String(on));
   $('#order-form').setAttribute('aria-busy', String(on));
-}
-
-function resetQuantities() {
-  for (const input of document.querySelectorAll('#products .qty')) input.value = '0';
-  $('#decline').checked = false;
-  updateTotal();
 }
 
 function say(el, text, kind) {
@@ -409,13 +417,11 @@ function openCustomerFeed() {
     onEvent: (e) => {
       const order = state.orders.get(e.order_id);
       if (!order) return void loadOrders();
-      if (e.to_status) {
-        order.status = e.to_status;
-        order.reject_reason = e.reason ?? order.reject_reason;
-      }
+      if (changesStatus(e)) order.status = e.to_status;
       renderOrders();
       if (state.selected?.id === e.order_id) addTraceEvent(e);
-      if (FINAL.has(e.to_status)) void loadProducts();
+      // Stock moves when an order gets its outcome, is cancelled or is paid.
+      if (changesStatus(e) && isProcessed(e.to_status)) void loadProducts();
     },
   });
 }
@@ -429,6 +435,7 @@ function selectOrder(order, { justCreated = false } = {}) {
   renderDeliveries(null);
   renderTrace();
   renderOrders();
+  void refreshSelected();
   setStreamState('reconnecting');
   orderFeed = openFeed(`/orders/${order.id}/stream`, {
     onState: setStreamState,
@@ -439,21 +446,60 @@ function selectOrder(order, { justCreated = false } = {}) {
 function addTraceEvent(e) {
   if (e.order_id !== state.selected?.id || state.events.some((x) => x.id === e.id)) return;
   state.events = [...state.events, e].sort((a, b) => a.id - b.id);
-  if (e.to_status) {
+  if (changesStatus(e)) {
     state.selected.status = e.to_status;
-    state.selected.reject_reason = e.reason ?? state.selected.reject_reason;
     const listed = state.orders.get(e.order_id);
-    if (listed) Object.assign(listed, { status: e.to_status, reject_reason: state.selected.reject_reason });
+    if (listed) listed.status = e.to_status;
   }
+  orderActions.noteStep(e);
   renderTrace();
   renderOrders();
-  if (FINAL.has(e.to_status)) {
-    // The trace is complete: free the connection, refresh stock, and show the webhooks it caused.
+  // The step's own facts (tracking, refund, payment due) come with the order itself.
+  void refreshSelected();
+  if (isProcessed(state.selected.status)) void loadDeliveries(e.order_id);
+  if (traceComplete(state.events)) {
+    // Nothing more can happen to this order: free the connection and refresh the stock.
     orderFeed?.close();
     setStreamState('finished');
     void loadProducts();
-    void loadDeliveries(e.order_id);
   }
+}
+
+let selectedFetch = 0; // so only the newest read of the selected order is shown
+
+/** Reads the selected order again, for what the trace steps do not carry. */
+async function refreshSelected() {
+  const id = state.selected?.id;
+  if (!id) return;
+  const n = ++selectedFetch;
+  try {
+    const fresh = await api(`/orders/${id}`);
+    if (n === selectedFetch) mergeOrder(fresh);
+  } catch {
+    // shown by the banner; the next step or reconnect reads it again
+  }
+}
+
+/** Takes in an order as the server answered, unless what is shown is already newer. */
+function mergeOrder(fresh) {
+  for (const shown of [state.selected, state.orders.get(fresh.id)]) {
+    if (shown?.id === fresh.id && (shown.version ?? 0) <= fresh.version) Object.assign(shown, fresh);
+  }
+  renderTrace();
+  renderOrders();
+}
+
+const orderActions = createOrderActions({
+  api,
+  t,
+  timeOfDay,
+  money,
+  declineChosen: () => $('#decline').checked,
+  onChanged: mergeOrder,
+});
+
+async function fetchLifecycle() {
+  return api('/lifecycle', { auth: false });
 }
 
 function setStreamState(s) {
@@ -464,91 +510,28 @@ function setStreamState(s) {
 
 // ---------------------------------------------------------------- the trace
 
-let renderedSteps = new Set(); // steps already on screen, so only new ones are highlighted
-
 function renderTrace() {
   const order = state.selected;
   $('#trace-empty').hidden = Boolean(order);
   $('#confirmation').hidden = !order;
-  const timeline = $('#timeline');
-  timeline.textContent = '';
-  $('#trace-summary').textContent = '';
-  if (!order) return;
+  orderActions.render(order);
+  if (!order) {
+    $('#timeline').textContent = '';
+    $('#trace-summary').textContent = '';
+    return;
+  }
   $('#confirmation-label').textContent = t(state.justCreated ? 'orderReceived' : 'orderLabel');
   $('#order-id').textContent = order.id;
   const badge = $('#order-status');
   badge.textContent = order.status;
   badge.dataset.status = order.status;
   badge.title = t(`status.${order.status}`);
-
-  const steps = state.events.filter((e) => e.to_status);
-  const seen = renderedSteps;
-  renderedSteps = new Set(steps.map((e) => `${order.id}:${e.id}`));
-  let previous = null;
-  for (const e of steps) {
-    const li = document.createElement('li');
-    li.className = seen.has(`${order.id}:${e.id}`) ? 'step' : 'step step-new';
-    li.dataset.status = e.to_status;
-    li.dataset.eventId = String(e.id);
-    const took = previous ? new Date(e.created_at) - new Date(previous.created_at) : null;
-    li.innerHTML = `
-      <span class="dot" aria-hidden="true"></span>
-      <div class="what"><strong></strong> <code></code></div>
-      <div class="when"><time></time> <span class="took"></span></div>`;
-    li.querySelector('strong').textContent = t(`status.${e.to_status}`);
-    li.querySelector('code').textContent = e.to_status;
-    const time = li.querySelector('time');
-    time.dateTime = e.created_at;
-    time.textContent = clock(e.created_at);
-    li.querySelector('.took').textContent = took === null ? '' : t('tookMs', { ms: took });
-    if (e.to_status === 'REJECTED') li.append(rejectionDetail(e));
-    timeline.append(li);
-    previous = e;
-  }
-  const last = steps.at(-1);
-  if (!last || !FINAL.has(last.to_status)) {
-    const expected = !last
-      ? ['RECEIVED', 'INVENTORY_RESERVED']
-      : last.to_status === 'RECEIVED'
-        ? ['INVENTORY_RESERVED']
-        : [];
-    for (const status of expected) timeline.append(pendingStep(t(`status.${status}`), status));
-    timeline.append(pendingStep(t('outcomePending'), 'CONFIRMED / REJECTED'));
-  } else if (steps.length > 1) {
-    const ms = new Date(last.created_at) - new Date(steps[0].created_at);
-    $('#trace-summary').textContent = t('totalTime', { ms, status: t(`status.${last.to_status}`) });
-  }
-}
-
-function pendingStep(label, code) {
-  const li = document.createElement('li');
-  li.className = 'step pending';
-  li.innerHTML = `<span class="dot" aria-hidden="true"></span><div class="what"><strong></strong> <code></code></div><div class="when"></div>`;
-  li.querySelector('strong').textContent = label;
-  li.querySelector('code').textContent = code;
-  li.querySelector('.when').textContent = t('pending');
-  return li;
-}
-
-function rejectionDetail(e) {
-  const p = document.createElement('p');
-  p.className = 'reason';
-  const reason = t(`reason.${e.reason}`);
-  p.textContent = t('rejectedBecause', { reason });
-  const short = e.data?.out_of_stock;
-  if (e.reason === 'OUT_OF_STOCK' && Array.isArray(short)) {
-    const ul = document.createElement('ul');
-    for (const s of short) {
-      const li = document.createElement('li');
-      const name = state.products.get(s.product_id)?.name ?? s.sku;
-      li.textContent = t('outOfStockItem', { name, requested: s.requested, available: s.available });
-      ul.append(li);
-    }
-    p.append(ul);
-  } else if (e.reason === 'PAYMENT_DECLINED') {
-    p.append(document.createElement('br'), t('paymentDeclinedDetail'));
-  }
-  return p;
+  renderTimeline($('#timeline'), $('#trace-summary'), order, state.events, {
+    t,
+    clock,
+    money,
+    productName: (id) => state.products.get(id)?.name,
+  });
 }
 
 // ---------------------------------------------------------------- my orders
@@ -557,11 +540,8 @@ async function loadOrders() {
   try {
     const { data } = await api('/orders?limit=20');
     state.orders = new Map(data.map((o) => [o.id, o]));
-    if (state.selected && state.orders.has(state.selected.id)) {
-      const fresh = state.orders.get(state.selected.id);
-      if (fresh.status !== state.selected.status && FINAL.has(fresh.status))
-        state.selected.status = fresh.status;
-    }
+    const fresh = state.selected && state.orders.get(state.selected.id);
+    if (fresh) mergeOrder({ ...fresh });
     renderOrders();
   } catch {
     // shown by the banner
@@ -596,8 +576,10 @@ function renderOrders() {
 // ---------------------------------------------------------------- webhook deliveries
 
 let lastDeliveries = null;
+let deliveriesTimer = null;
 
 async function loadDeliveries(orderId, round = 0) {
+  clearTimeout(deliveriesTimer);
   try {
     const { data } = await api(`/orders/${orderId}/deliveries`);
     if (state.selected?.id !== orderId) return;
@@ -605,7 +587,7 @@ async function loadDeliveries(orderId, round = 0) {
     renderDeliveries(data);
     // Deliveries go out a moment after the order is final: follow them until none is pending.
     if (data.some((d) => d.status === 'pending') && round < 10) {
-      setTimeout(() => void loadDeliveries(orderId, round + 1), 1500);
+      deliveriesTimer = setTimeout(() => void loadDeliveries(orderId, round + 1), 1500);
     }
   } catch {
     // 404: this API has no webhooks, or this order is not ours any more; the panel stays hidden.
@@ -679,6 +661,7 @@ function start() {
     $('#customer').value = state.customer;
   }
   applyLanguage();
+  void loadLifecycle(fetchLifecycle).then(applyLanguage);
   $('#order-form').addEventListener('submit', createOrder);
   $('#products').addEventListener('input', updateTotal);
   $('#customer').addEventListener('change', (e) => void switchCustomer(e.target.value));

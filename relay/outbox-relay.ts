@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { ConfirmPublisher } from '../lib/amqp/publisher.ts';
 import type { ExchangeKey, Topology } from '../lib/amqp/topology.ts';
+import type { Config } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { PgListener } from '../lib/pg-listener.ts';
+import { detached } from '../lib/telemetry.ts';
 import { reapExpired } from '../orders/housekeeping.ts';
 
 /** The NOTIFY channel a trigger on `outbox` signals when a transaction that wrote rows commits. */
@@ -30,6 +32,31 @@ interface OutboxRow {
   payload: unknown;
   headers: Record<string, string>;
   created_at: Date;
+}
+
+/** A relay as a process's configuration sets it up (api, worker, or the relay on its own). */
+export function relayFor(
+  services: { config: Config; db: Db; topology: Topology; logger: Logger },
+  publisher: ConfirmPublisher,
+  options: { housekeeping: boolean },
+): OutboxRelay {
+  const { config } = services;
+  return new OutboxRelay({
+    db: services.db,
+    publisher,
+    topology: services.topology,
+    logger: services.logger.child({ component: 'relay' }),
+    batchSize: config.RELAY_BATCH_SIZE,
+    sweepIntervalMs: config.RELAY_SWEEP_INTERVAL_MS,
+    coalesceMs: config.RELAY_COALESCE_MS,
+    housekeeping: options.housekeeping
+      ? {
+          intervalMs: config.HOUSEKEEPING_INTERVAL_MS,
+          outboxRetentionHours: config.OUTBOX_RETENTION_HOURS,
+          deliveryRetentionHours: config.WEBHOOK_DELIVERY_RETENTION_HOURS,
+        }
+      : undefined,
+  });
 }
 
 /** One batch a relay handed to the broker: how many rows of each type were confirmed, or how many failed. */
@@ -89,10 +116,13 @@ export class OutboxRelay {
     const wait = this.options.coalesceMs ?? 0;
     // A few milliseconds' wait gathers the commits of a busy moment into one batch: one transaction and one
     // confirm round instead of one per order.
-    this.running = (wait > 0 ? new Promise((r) => setTimeout(r, wait)) : Promise.resolve()).then(() => {
-      this.again = false; // this drain takes every row committed so far
-      return this.drain();
-    });
+    // A batch belongs to no request's trace: each message is published in the trace stored with its row.
+    this.running = detached(() =>
+      (wait > 0 ? new Promise((r) => setTimeout(r, wait)) : Promise.resolve()).then(() => {
+        this.again = false; // this drain takes every row committed so far
+        return this.drain();
+      }),
+    );
     void this.running.finally(() => {
       this.running = undefined;
       if (this.again) {

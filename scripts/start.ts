@@ -1,47 +1,111 @@
-import { startAnalytics } from '../analytics/consumer.ts';
-import { startApi } from '../api/server.ts';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { prettyFactory } from 'pino-pretty';
 import { seedDemoProducts } from '../db/seeds/demo-products.ts';
-import { migrateLatest } from '../lib/db.ts';
-import { observeWebhookAttempts } from '../lib/metrics.ts';
-import { runProcess } from '../lib/run-process.ts';
-import { closeServices, connectServices, withOwnPool } from '../lib/services.ts';
-import { startNotifier } from '../notifier/notifier.ts';
-import { startWorker } from '../worker/worker.ts';
+import { ConfigError, loadConfig, type Config } from '../lib/config.ts';
+import { createDb, ensureDatabase, migrateLatest } from '../lib/db.ts';
+import { createLogger } from '../lib/logger.ts';
+import { unreachable } from '../lib/services.ts';
+import { Supervisor } from '../lib/supervisor.ts';
 
 /**
- * `npm start`: the whole pipeline in one process for a newcomer — migrations, the demo seed, the API with its
- * relay, the worker, the notifier and the analytics consumer. The same code as the separate processes.
+ * `npm start`: migrations and the demo seed, then every role in a process of its own — the api (with its relay),
+ * WORKERS workers, the notifier and the analytics consumer — under one supervisor, so the pipeline uses every core. One log stream (JSON
+ * lines with the role in each; readable when it goes to a terminal), one Ctrl-C stops them all in order, and a
+ * child that dies is restarted. The children are the same programs as `npm run start:api|worker|notifier|analytics`.
  */
-runProcess('all-in-one', async (config, logger) => {
-  const services = await connectServices(config, logger, { createDatabase: true, name: 'comanda' });
-  const applied = await migrateLatest(services.db);
-  if (applied.length) logger.info({ applied }, 'migrations applied');
-  if (config.SEED_DEMO) {
-    const added = await seedDemoProducts(services.db);
-    if (added) logger.info({ added }, 'demo products seeded');
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`comanda: ${err.message}\n`);
+  process.exit(78);
+}
+
+const pretty = process.stdout.isTTY ? prettyFactory({ colorize: true, ignore: 'pid,hostname' }) : undefined;
+const write = (line: string) =>
+  process.stdout.write(pretty ? pretty(line) : line.endsWith('\n') ? line : `${line}\n`);
+const logger = createLogger({ level: config.LOG_LEVEL, name: 'comanda-supervisor', destination: { write } });
+
+async function prepare(): Promise<void> {
+  await ensureDatabase(config.DATABASE_URL).catch((err: unknown) => {
+    throw unreachable('PostgreSQL', config.DATABASE_URL, err);
+  });
+  const db = createDb({ url: config.DATABASE_URL, poolMax: 1, statementTimeoutMs: 0 });
+  try {
+    const applied = await migrateLatest(db);
+    if (applied.length) logger.info({ applied }, 'migrations applied');
+    if (config.SEED_DEMO) {
+      const added = await seedDemoProducts(db);
+      if (added) logger.info({ added }, 'demo products seeded');
+    }
+  } finally {
+    await db.destroy();
   }
-  // The notifier first: it mirrors OPS_WEBHOOK_URL into an endpoint before the first order can need it.
-  const notifierServices = withOwnPool(services, 'comanda-notifier');
-  const workerServices = withOwnPool(services, 'comanda-worker');
-  const analyticsServices = withOwnPool(services, 'comanda-analytics');
-  const notifier = await startNotifier(notifierServices);
-  observeWebhookAttempts(notifier);
-  const api = await startApi(services);
-  const worker = startWorker(workerServices);
-  const analytics = startAnalytics(analyticsServices);
-  logger.info(`comanda is running: ${api.url} (try: curl ${api.url}/login-demo)`);
-  return {
-    async stop() {
-      await api.stop();
-      await worker.stop();
-      await notifier.stop();
-      await analytics.stop();
-      await Promise.all([
-        workerServices.db.destroy(),
-        notifierServices.db.destroy(),
-        analyticsServices.db.destroy(),
-      ]);
-      await closeServices(services);
-    },
-  };
+}
+
+const workers = config.WORKERS ?? Math.max(1, availableParallelism() - 1);
+const metricsPort = (n: number): Record<string, string> =>
+  config.METRICS_PORT === undefined || config.METRICS_PORT === 0
+    ? {}
+    : { METRICS_PORT: String(config.METRICS_PORT + n) };
+
+// The children run as this file does: the TypeScript sources through tsx (npm start), or the compiled dist/
+// (npm run start:prod), with the same node options (the loader, the tracing preload).
+const extension = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+const entry = (role: string) => fileURLToPath(new URL(`../${role}/main.${extension}`, import.meta.url));
+
+const supervisor = new Supervisor({
+  roles: [
+    // The notifier first: it mirrors OPS_WEBHOOK_URL into an endpoint before the first order can need it.
+    { role: 'notifier', entry: entry('notifier'), env: () => metricsPort(workers) },
+    { role: 'worker', entry: entry('worker'), count: workers, env: (i) => metricsPort(i) },
+    { role: 'api', entry: entry('api') },
+    { role: 'analytics', entry: entry('analytics'), env: () => metricsPort(workers + 1) },
+  ],
+  stopOrder: ['api', 'worker', 'analytics', 'notifier'],
+  logger,
+  env: process.env,
+  onLine(line, child) {
+    // The role (and which worker) goes into each JSON line without parsing it.
+    const tagged = line.startsWith('{') ? `{"role":"${child.role}.${child.index}",${line.slice(1)}` : line;
+    write(tagged);
+    if (child.role === 'api' && line.includes('"api listening"')) {
+      const url = /"url":"([^"]+)"/.exec(line)?.[1];
+      if (url) logger.info(`comanda is running: ${url} (try: curl ${url}/login-demo)`);
+    }
+  },
 });
+
+let stopping = false;
+function shutdown(signal: string): void {
+  if (stopping) {
+    logger.warn({ signal }, 'second signal: ending every process now');
+    supervisor.kill();
+    process.exit(130);
+  }
+  stopping = true;
+  logger.info({ signal }, 'stopping: api first, then workers, analytics, then the notifier');
+  supervisor.stop().then(
+    (clean) => process.exit(clean ? 0 : 1),
+    (err: unknown) => {
+      logger.error({ err }, 'stopping failed');
+      process.exit(1);
+    },
+  );
+}
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+prepare().then(
+  () => {
+    logger.info({ workers }, 'starting the api, the workers, the notifier and analytics');
+    supervisor.start();
+  },
+  (err: unknown) => {
+    logger.fatal({ err }, 'could not prepare the database');
+    process.stderr.write(`comanda: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -4,6 +4,7 @@ import type { OrderStatus } from '../orders/lifecycle.ts';
 import type { Viewer } from '../orders/order-queries.ts';
 import type { ChangeHook } from '../orders/transition.ts';
 import { UUID } from '../lib/uuid.ts';
+import { currentTraceparent } from '../lib/telemetry.ts';
 import type { WebhookEventType } from './event-types.ts';
 
 /** The channel notifiers LISTEN on; a NOTIFY on it is delivered only when the transaction commits. */
@@ -64,7 +65,8 @@ export const webhookDeliveriesHook: ChangeHook = (tx, change) => {
         [order.id],
       );
   return tx.raw(
-    `insert into webhook_deliveries (endpoint_id, order_id, event_type, payload, correlation_id, created_at)
+    `insert into webhook_deliveries (endpoint_id, order_id, event_type, payload, correlation_id, traceparent,
+                                     created_at)
      select e.id, ?, ?,
             jsonb_build_object(
               'type', ?::text,
@@ -73,7 +75,7 @@ export const webhookDeliveriesHook: ChangeHook = (tx, change) => {
                 'items', ?,
                 'created_at', to_char(o.created_at at time zone 'UTC', ${ISO}),
                 'updated_at', to_char(now() at time zone 'UTC', ${ISO}))),
-            ?, clock_timestamp()
+            ?, ?, clock_timestamp()
        from webhook_endpoints e,
             (select coalesce((select created_at from orders where id = ?), now()) as created_at) o
       where e.enabled and ? = any(e.event_types) and (e.owner = 'operations' or e.customer_id = ?)`,
@@ -84,6 +86,8 @@ export const webhookDeliveriesHook: ChangeHook = (tx, change) => {
       JSON.stringify(data),
       items,
       change.correlationId,
+      // The span of the status change (with tracing on): the notifier's attempts continue its trace.
+      currentTraceparent() ?? null,
       order.id,
       type,
       order.customer_id,

@@ -17,6 +17,8 @@ export interface ClaimedDelivery {
   maxAttempts: number | null;
   leaseId: string;
   correlationId: string | null;
+  /** The trace context of the status change that created the delivery (tracing on), else null. */
+  traceparent: string | null;
   url: string;
   secrets: string[];
   /** Set when the previous holder vanished mid-attempt (a crash): that attempt may or may not have arrived. */
@@ -33,6 +35,7 @@ interface ClaimRow {
   max_attempts: number | null;
   lease_id: string;
   correlation_id: string | null;
+  traceparent: string | null;
   abandoned_lease: string | null;
   abandoned_at: Date | null;
   url: string;
@@ -67,7 +70,7 @@ export async function claimDueDeliveries(db: Db, limit: number, leaseMs: number)
        from due, webhook_endpoints e
       where d.id = due.id and e.id = d.endpoint_id
   returning d.id, d.endpoint_id, d.order_id, d.event_type, d.payload, d.attempt_count, d.max_attempts,
-            d.lease_id, d.correlation_id, due.abandoned_lease, due.abandoned_at,
+            d.lease_id, d.correlation_id, d.traceparent, due.abandoned_lease, due.abandoned_at,
             e.url, e.secret, e.previous_secret, e.previous_secret_expires_at`,
     [limit, leaseMs / 1000],
   );
@@ -82,6 +85,7 @@ export async function claimDueDeliveries(db: Db, limit: number, leaseMs: number)
     maxAttempts: r.max_attempts,
     leaseId: r.lease_id,
     correlationId: r.correlation_id,
+    traceparent: r.traceparent,
     url: r.url,
     secrets: signingSecrets(r, now),
     abandonedAt: r.abandoned_lease ? r.abandoned_at : null,

@@ -1,4 +1,6 @@
 import type { QueueConsumer } from '../lib/amqp/consumer.ts';
+import type { Db } from '../lib/db.ts';
+import { inSpan, tracingEnabled } from '../lib/telemetry.ts';
 import { QUEUES, type QueueKey } from '../lib/amqp/topology.ts';
 import {
   messageProcessingDuration,
@@ -21,22 +23,47 @@ export function instrumentConsumer(consumer: QueueConsumer, queue: QueueKey): vo
   });
 }
 
-/** The same gateway, timing each charge by its result. */
+/** The same gateway, timing each charge by its result (and, with tracing on, a span per charge). */
 export function instrumentPayments(gateway: PaymentGateway): PaymentGateway {
   return {
-    async charge(request) {
-      const started = performance.now();
-      let result = 'error';
-      try {
-        const outcome = await gateway.charge(request);
-        result = outcome.status;
-        return outcome;
-      } finally {
-        paymentDuration.observe({ result }, (performance.now() - started) / 1000);
-      }
+    charge(request) {
+      return inSpan('payment charge', async (span) => {
+        const started = performance.now();
+        let result = 'error';
+        try {
+          const outcome = await gateway.charge(request);
+          result = outcome.status;
+          return outcome;
+        } finally {
+          paymentDuration.observe({ result }, (performance.now() - started) / 1000);
+          span?.setAttribute('comanda.payment.result', result);
+        }
+      });
     },
-    refund: (request) => gateway.refund(request),
+    refund: (request) => inSpan('payment refund', () => gateway.refund(request)),
   };
+}
+
+/**
+ * With tracing on, the same database with a span around each transaction an order's processing runs: each is
+ * one step of the order, named after the step it committed (`order step RECEIVED → INVENTORY_RESERVED`), or
+ * `order step (none)` when a redelivered message found the step already done. With tracing off, `db` itself.
+ */
+export function traceSteps(db: Db, steps: CompletedStep[]): Db {
+  if (!tracingEnabled()) return db;
+  const transaction = (fn: Parameters<Db['transaction']>[0]) =>
+    inSpan('order step', async (span) => {
+      const before = steps.length;
+      const result: unknown = await db.transaction(fn);
+      const step = steps[before];
+      span?.updateName(step ? `order step ${step.from} → ${step.to}` : 'order step (none)');
+      if (step) span?.setAttributes({ 'comanda.order.from': step.from, 'comanda.order.to': step.to });
+      return result;
+    });
+  return new Proxy(db, {
+    get: (target, prop, receiver) =>
+      prop === 'transaction' ? transaction : (Reflect.get(target, prop, receiver) as unknown),
+  });
 }
 
 /**

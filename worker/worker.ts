@@ -1,5 +1,6 @@
 import { PermanentMessageError } from '../lib/errors.ts';
 import { QueueConsumer, type IncomingMessage } from '../lib/amqp/consumer.ts';
+import { ConfirmPublisher } from '../lib/amqp/publisher.ts';
 import type { QueueKey } from '../lib/amqp/topology.ts';
 import { isTransientDbError } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
@@ -10,8 +11,10 @@ import type { OrderDeps, StepContext } from '../orders/order-steps.ts';
 import { SimulatedPaymentGateway, type PaymentGateway } from '../orders/payment-gateway.ts';
 import { processOrder } from '../orders/process-order.ts';
 import { payOrder, refundOrder } from '../orders/take-payment.ts';
+import { relayFor } from '../relay/outbox-relay.ts';
 import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
-import { instrumentConsumer, instrumentPayments, recordOrderSteps } from './instrumentation.ts';
+import { currentTraceparent } from '../lib/telemetry.ts';
+import { instrumentConsumer, instrumentPayments, recordOrderSteps, traceSteps } from './instrumentation.ts';
 
 export interface RunningWorker {
   /** The OrderCreated consumer. */
@@ -46,12 +49,27 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     ),
     paymentWindowS: config.PAYMENT_WINDOW_S,
   };
+  // With tracing on, each transaction a message's handling runs is a span named after the step it committed.
+  const traced = (ctx: StepContext): OrderDeps => ({ ...deps, db: traceSteps(db, ctx.steps ?? []) });
+
+  // The worker publishes what its steps commit through a relay of its own, kicked after each message: no NOTIFY
+  // round through PostgreSQL, and no wait for another process's relay.
+  const publisher = config.RELAY_ENABLED ? new ConfirmPublisher(amqp, topology) : undefined;
+  publisher?.start();
+  const relay = publisher ? relayFor(services, publisher, { housekeeping: false }) : undefined;
+  relay?.start();
 
   const consume = (queue: QueueKey, handlers: Record<string, Handler>) => {
     const consumer = new QueueConsumer(amqp, topology, {
       queue,
       prefetch: config.AMQP_PREFETCH,
-      handler: (message) => handleEnvelope(message, handlers, logger),
+      handler: async (message) => {
+        try {
+          await handleEnvelope(message, handlers, logger);
+        } finally {
+          relay?.kick();
+        }
+      },
       logger,
     });
     instrumentConsumer(consumer, queue);
@@ -61,7 +79,7 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
 
   const consumer = consume('workerOrderCreated', {
     OrderCreated: async (envelope, ctx) => {
-      const status = await processOrder(deps, envelope.aggregate_id, ctx);
+      const status = await processOrder(traced(ctx), envelope.aggregate_id, ctx);
       recordOrderSteps(ctx.steps ?? []);
       return status;
     },
@@ -70,14 +88,14 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     PaymentRequested: async (envelope, ctx) => {
       const token = envelope.data.token;
       if (typeof token !== 'string') throw new PermanentMessageError('PaymentRequested without a card token');
-      const status = await payOrder(deps, envelope.aggregate_id, token, ctx);
+      const status = await payOrder(traced(ctx), envelope.aggregate_id, token, ctx);
       recordOrderSteps(ctx.steps ?? []);
       return status;
     },
     RefundRequested: (envelope, ctx) => {
       const { reason } = envelope.data;
       return refundOrder(
-        deps,
+        traced(ctx),
         envelope.aggregate_id,
         typeof reason === 'string' ? reason : 'order cancelled',
         ctx,
@@ -89,7 +107,11 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
   let sweeping: Promise<unknown> = Promise.resolve();
   const sweep = setInterval(() => {
     sweeping = cancelOverduePayments(deps).then(
-      (n) => n && logger.info({ cancelled: n }, 'orders cancelled: payment window passed'),
+      (n) => {
+        if (!n) return;
+        logger.info({ cancelled: n }, 'orders cancelled: payment window passed');
+        relay?.kick();
+      },
       (err: unknown) => logger.warn({ err }, 'payment window sweep failed; will try again'),
     );
   }, config.PAYMENT_SWEEP_INTERVAL_MS);
@@ -101,6 +123,10 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     async stop() {
       clearInterval(sweep);
       await Promise.all([consumer.stop(), commands.stop(), sweeping]);
+      // What the last messages committed goes out before the relay stops (else the next relay's sweep sends it).
+      await relay?.drain();
+      await relay?.stop();
+      if (publisher) amqp.remove(publisher);
     },
   };
 }
@@ -130,10 +156,14 @@ async function handleEnvelope(
     correlation_id: correlationId,
   });
   try {
+    const received = message.headers.traceparent as string | undefined;
     const status = await handlers[envelope.type](envelope, {
       messageId: envelope.id,
       correlationId,
-      traceparent: message.headers.traceparent as string | undefined,
+      // Read when a step writes its outbox row: with tracing on, the message continues from that step's span.
+      get traceparent() {
+        return currentTraceparent() ?? received;
+      },
       steps: [],
     });
     log.info({ status }, 'message processed');

@@ -10,10 +10,13 @@ import {
   renderMetrics,
   watchOutbox,
   watchQueues,
+  watchReadiness,
+  watchWebhookDeliveries,
 } from '../../lib/metrics.ts';
 import { idempotencyEvents } from '../../orders/idempotency.ts';
 import { relayEvents } from '../../relay/outbox-relay.ts';
 import type { ApiDeps, ApiState } from '../context.ts';
+import { checkReadiness } from './public.ts';
 
 const UNMATCHED = '(unmatched)';
 
@@ -58,11 +61,16 @@ function subscribeToProcessEvents(): void {
   });
 }
 
-/** `GET /metrics`: the Prometheus text of this process, outbox backlog and queue depths sampled on the spot. */
+/**
+ * `GET /metrics`: the Prometheus text of this process; outbox backlog, queue depths, pending webhook deliveries and
+ * the readiness checks sampled on the spot.
+ */
 export function metricsRouter(deps: ApiDeps): Router<ApiState> {
   subscribeToProcessEvents();
   watchOutbox(deps.db);
   watchQueues(deps.amqp, deps.topology);
+  watchWebhookDeliveries(deps.db);
+  watchReadiness(() => checkReadiness(deps));
   const router = new Router<ApiState>();
   router.get('/metrics', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');

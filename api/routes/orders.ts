@@ -8,6 +8,7 @@ import { findOrderForViewer, listOrders } from '../../orders/order-queries.ts';
 import { requireAuth, type ApiContext, type ApiDeps, type ApiState } from '../context.ts';
 import { parseInput } from '../validation.ts';
 import { UUID } from '../../lib/uuid.ts';
+import { currentTraceparent, inSpan } from '../../lib/telemetry.ts';
 
 export function orderBodySchema(maxItems: number, maxQuantity: number) {
   const line = z
@@ -73,18 +74,26 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
       { db: deps.db, redis: deps.redis, logger: ctx.state.log, ttlHours: deps.config.IDEMPOTENCY_TTL_HOURS },
       { principal: principal.sub, key, fingerprint: fingerprintRequest('POST', '/orders', raw) },
       async (tx) => {
-        const order = await createOrder(
-          tx,
-          deps.hooks,
-          {
-            id: input.id,
-            customerId: principal.sub,
-            items: input.items,
-            paymentToken: input.payment?.token,
-            paymentMethod: input.payment?.method,
-          },
-          { correlationId: ctx.state.requestId, traceparent: ctx.get('traceparent') || undefined },
-        );
+        // With tracing on, the outbox row carries this span's context: the relay's publish continues from it.
+        const order = await inSpan('order create', async (span) => {
+          const created = await createOrder(
+            tx,
+            deps.hooks,
+            {
+              id: input.id,
+              customerId: principal.sub,
+              items: input.items,
+              paymentToken: input.payment?.token,
+              paymentMethod: input.payment?.method,
+            },
+            {
+              correlationId: ctx.state.requestId,
+              traceparent: currentTraceparent() ?? (ctx.get('traceparent') || undefined),
+            },
+          );
+          span?.setAttribute('comanda.order.id', created.id);
+          return created;
+        });
         return { status: 201, body: order, headers: { Location: `/orders/${order.id}` } };
       },
     );

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { NotFoundError } from '../../lib/errors.ts';
+import { describeLifecycle } from '../../orders/lifecycle.ts';
 import type { ApiContext, ApiDeps, ApiState } from '../context.ts';
 import { openApiDocument } from '../openapi.ts';
 import { parseInput } from '../validation.ts';
@@ -13,7 +14,7 @@ const loginQuery = z.strictObject({
   role: z.enum(['customer', 'admin']).default('customer'),
 });
 
-/** Routes without a token: the demo login, the catalogue, liveness and readiness. */
+/** Routes without a token: the demo login, the catalogue, the order lifecycle, liveness and readiness. */
 export function publicRouter(deps: ApiDeps): Router<ApiState> {
   const router = new Router<ApiState>();
 
@@ -33,6 +34,13 @@ export function publicRouter(deps: ApiDeps): Router<ApiState> {
     };
   });
 
+  // The same for everyone and fixed for the life of the process: the portal derives its buttons from it.
+  const lifecycle = describeLifecycle();
+  router.get('/lifecycle', (ctx: ApiContext) => {
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = lifecycle;
+  });
+
   const openapi = openApiDocument(deps.config);
   router.get('/openapi.json', (ctx: ApiContext) => {
     ctx.body = openapi;
@@ -43,22 +51,29 @@ export function publicRouter(deps: ApiDeps): Router<ApiState> {
   });
 
   router.get('/readyz', async (ctx: ApiContext) => {
-    const [postgres, rabbitmq, redis] = await Promise.all([
-      probe(() => deps.db.raw('select 1')),
-      probe(() =>
-        deps.amqp.connected && deps.publisher.ready
-          ? Promise.resolve()
-          : Promise.reject(new Error('not connected')),
-      ),
-      probe(() => deps.redis.ping()),
-    ]);
-    const checks = { postgres, rabbitmq, redis };
+    const checks = await checkReadiness(deps);
     const ready = Object.values(checks).every((s) => s === 'up');
     ctx.status = ready ? 200 : 503;
     ctx.body = { status: ready ? 'ready' : 'degraded', ...checks };
   });
 
   return router;
+}
+
+/** Whether the api reaches each of its dependencies: what `/readyz` answers and `comanda_dependency_up` reports. */
+export async function checkReadiness(
+  deps: Pick<ApiDeps, 'db' | 'amqp' | 'publisher' | 'redis'>,
+): Promise<{ postgres: 'up' | 'down'; rabbitmq: 'up' | 'down'; redis: 'up' | 'down' }> {
+  const [postgres, rabbitmq, redis] = await Promise.all([
+    probe(() => deps.db.raw('select 1')),
+    probe(() =>
+      deps.amqp.connected && deps.publisher.ready
+        ? Promise.resolve()
+        : Promise.reject(new Error('not connected')),
+    ),
+    probe(() => deps.redis.ping()),
+  ]);
+  return { postgres, rabbitmq, redis };
 }
 
 async function probe(check: () => Promise<unknown>, timeoutMs = 1000): Promise<'up' | 'down'> {

@@ -1,5 +1,6 @@
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { ServiceUnavailableError } from '../errors.ts';
+import { withContextFrom } from '../telemetry.ts';
 import type { AmqpAttachment, AmqpClient } from './connection.ts';
 import type { Topology } from './topology.ts';
 
@@ -13,6 +14,8 @@ export interface OutgoingMessage {
 /**
  * Publishes on a confirm channel: `publish` resolves only once the broker has taken responsibility for every
  * message (persistent, and on a quorum queue replicated), and rejects if it nacks or the channel is lost.
+ * With tracing on, each message is published in the trace its `traceparent` header names (the one stored
+ * with its outbox row), so the publish span, and the consumer's span after it, continue the work that wrote it.
  */
 export class ConfirmPublisher implements AmqpAttachment {
   readonly name = 'publisher';
@@ -54,12 +57,13 @@ export class ConfirmPublisher implements AmqpAttachment {
     for (const m of messages) {
       confirms.push(
         new Promise<void>((resolve, reject) => {
-          const ok = ch.publish(m.exchange, m.routingKey ?? '', m.body, m.options, (err) =>
-            err
-              ? reject(new ServiceUnavailableError('RabbitMQ did not confirm a message', { cause: err }))
-              : resolve(),
+          withContextFrom(m.options.headers as Record<string, unknown> | undefined, () =>
+            ch.publish(m.exchange, m.routingKey ?? '', m.body, m.options, (err) =>
+              err
+                ? reject(new ServiceUnavailableError('RabbitMQ did not confirm a message', { cause: err }))
+                : resolve(),
+            ),
           );
-          void ok;
         }),
       );
     }

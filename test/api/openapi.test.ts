@@ -14,7 +14,7 @@ test('when a client asks for /openapi.json, then it gets a 3.1 document whose or
     t.is(order.properties.items.maxItems, 7);
     t.false(order.additionalProperties);
     t.truthy(res.body.paths['/orders'].post.responses['409']);
-    for (const path of ['/products', '/healthz', '/readyz', '/login-demo']) {
+    for (const path of ['/products', '/lifecycle', '/healthz', '/readyz', '/login-demo']) {
       t.not((await getJson(p.url, path)).status, 404, `${path} is served`);
     }
   } finally {

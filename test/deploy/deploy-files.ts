@@ -19,6 +19,8 @@ export interface ComposeService {
   depends_on?: string[] | Record<string, { condition?: string }>;
   restart?: string;
   init?: boolean;
+  profiles?: string[];
+  volumes?: string[];
 }
 
 export interface ComposeFile {

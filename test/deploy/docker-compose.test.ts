@@ -13,16 +13,19 @@ import {
 } from './deploy-files.ts';
 
 const compose: ComposeFile = await loadCompose();
-const { services } = compose;
+// What `docker compose up` starts: every service outside a profile.
+const services = Object.fromEntries(Object.entries(compose.services).filter(([, s]) => !s.profiles?.length));
 
-/** The comanda processes built from the Dockerfile, and the package script each one runs. */
+/** The comanda processes built from the Dockerfile, and the package script (compiled code) each one runs. */
 const APP = {
-  api: 'start:api',
-  worker: 'start:worker',
-  notifier: 'start:notifier',
-  analytics: 'start:analytics',
+  api: 'start:prod:api',
+  worker: 'start:prod:worker',
+  notifier: 'start:prod:notifier',
+  analytics: 'start:prod:analytics',
 } as const;
-const ONE_SHOT = { migrate: { script: 'migrate', args: ['--seed'] } } as const;
+const ONE_SHOT = { migrate: { script: 'migrate:prod', args: ['--seed'] } } as const;
+/** The services of `--profile observability`, which `docker compose up` alone does not start. */
+const OBSERVABILITY = ['prometheus', 'grafana', 'jaeger'];
 const BUILT = [...Object.keys(APP), ...Object.keys(ONE_SHOT)];
 
 /** The backing services: what image each must run, the port comanda reaches it on, and its health command. */
@@ -58,8 +61,15 @@ test('when compose reads the file, then every dollar sign is a ${NAME…} substi
   t.deepEqual(stray, []);
 });
 
-test('when the stack is defined, then it has exactly the backing services and the comanda processes', (t) => {
+test('when the stack is defined, then it has exactly the backing services and the comanda processes, and the observability profile', (t) => {
   t.deepEqual(Object.keys(services).sort(), [...Object.keys(BACKING), ...BUILT].sort());
+  t.deepEqual(
+    Object.entries(compose.services)
+      .filter(([, s]) => s.profiles?.includes('observability'))
+      .map(([name]) => name)
+      .sort(),
+    [...OBSERVABILITY].sort(),
+  );
 });
 
 for (const [name, expected] of Object.entries(BACKING)) {
@@ -108,7 +118,7 @@ for (const [name, script] of Object.entries(APP)) {
   });
 }
 
-test('when migrate runs, then it runs `npm run migrate -- --seed` once, without restarts or health checks', async (t) => {
+test('when migrate runs, then it runs `npm run migrate:prod -- --seed` once, without restarts or health checks', async (t) => {
   const { script, args } = ONE_SHOT.migrate;
   t.deepEqual(argv(services.migrate.command), [...(await scriptArgv(script)), ...args]);
   t.is(services.migrate.restart, 'no');
@@ -239,5 +249,13 @@ test('when the image is built, then it runs as a non-root user, checks /healthz 
   t.regex(healthcheck ?? '', /\/healthz/);
 
   const cmd = final.find((l) => /^CMD\s/i.test(l));
-  t.deepEqual(JSON.parse(cmd?.replace(/^CMD\s+/i, '') ?? 'null'), await scriptArgv('start:api'));
+  t.deepEqual(JSON.parse(cmd?.replace(/^CMD\s+/i, '') ?? 'null'), await scriptArgv('start:prod:api'));
+  t.true(
+    lines.some((l) => /^RUN\s.*\bnpm run build\b/.test(l)),
+    'the image compiles the TypeScript',
+  );
+  t.true(
+    final.some((l) => /^COPY\s+--from=\S+\s+\/app\/dist\s/.test(l)),
+    'the final stage takes the compiled dist/',
+  );
 });

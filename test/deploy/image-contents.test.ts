@@ -49,10 +49,12 @@ async function runtimeGraph(): Promise<{ files: Set<string>; packages: Set<strin
   const entries: string[] = [];
   const missing: string[] = [];
   for (const name of entryScripts) {
-    const entry = (await scriptArgv(name)).find((arg) => arg.endsWith('.ts'));
-    if (!entry) continue;
-    if (existsSync(path.join(rootDir, entry))) entries.push(entry);
-    else missing.push(`${name}: ${entry}`);
+    // The entry file, and the modules preloaded with --import (lib/telemetry-register.ts).
+    for (const arg of (await scriptArgv(name)).filter((a) => a.endsWith('.ts'))) {
+      const entry = path.posix.normalize(arg);
+      if (existsSync(path.join(rootDir, entry))) entries.push(entry);
+      else missing.push(`${name}: ${entry}`);
+    }
   }
   const migrations = (await readdir(path.join(rootDir, 'db/migrations'))).filter((f) => f.endsWith('.ts'));
   const queue = [...entries, ...migrations.map((f) => `db/migrations/${f}`)];
@@ -117,8 +119,17 @@ test('when the processes start, then every file they load is in the image (not i
 
 test('when the image installs only production dependencies, then every package the processes import is one', (t) => {
   const prod = new Set(Object.keys(pkg.dependencies));
-  t.true(prod.has('tsx'), 'the processes run through `node --import tsx`');
   t.deepEqual([...graph.packages].filter((name) => !prod.has(name)).sort(), []);
+});
+
+test('when the image runs the compiled code, then no production script needs a loader or a dev dependency', (t) => {
+  const prodScripts = Object.entries(pkg.scripts).filter(([name]) => /^(start:prod|migrate:prod)/.test(name));
+  t.true(prodScripts.length >= 5);
+  for (const [name, command] of prodScripts) {
+    t.notRegex(command, /\btsx\b|\.ts\b/, name);
+    t.regex(command, /^node (--import \.\/dist\/\S+\.js )?dist\/\S+\.js$/, name);
+  }
+  t.false('tsx' in pkg.dependencies, 'tsx is for development and tests only');
 });
 
 test('when the image is built, then nothing of the host leaks in: node_modules, .git, .env', async (t) => {

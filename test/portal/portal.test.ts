@@ -1,35 +1,26 @@
 import { mkdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { buildProduct, stockOf, waitForProcessed, type TestProduct } from '../helpers/factories.ts';
 import { http, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { seedDemoProducts } from '../../db/seeds/demo-products.ts';
 import { TestReceiver } from '../webhooks/receiver.ts';
+import {
+  createButton,
+  launchBrowser,
+  openPortal as openPortalAt,
+  timelineStatuses,
+} from '../helpers/portal.ts';
 
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
 
 let p: TestPipeline;
 let browser: Browser;
 test.before(async () => {
-  [p, browser] = await Promise.all([
-    startPipeline({}, { notifier: true }),
-    chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    }),
-  ]);
+  [p, browser] = await Promise.all([startPipeline({}, { notifier: true }), launchBrowser()]);
   await until(() => p.api.statusListener.listening, 'the status listener to bind its queue');
   await seedDemoProducts(p.db);
 });
@@ -38,60 +29,12 @@ test.after.always(async () => {
   await p?.stop();
 });
 
-interface Portal {
-  page: Page;
-  customer: string;
-  /** Uncaught errors in the page's scripts. */
-  pageErrors: string[];
-  /** Every status the confirmation badge has shown, in order. */
-  badgeHistory(): Promise<string[]>;
-  product(sku: string): ReturnType<Page['locator']>;
-}
-
-/** Opens the portal as a customer of its own (so tests never see each other's orders) and waits for `sku`. */
-async function openPortal(
+function openPortal(
   t: ExecutionContext,
   sku: string,
   options: { baseUrl?: string; customer?: string; viewport?: { width: number; height: number } } = {},
-): Promise<Portal> {
-  const { baseUrl = p.url, customer = `c-${randomUUID().slice(0, 8)}` } = options;
-  const context = await browser.newContext({
-    viewport: options.viewport ?? { width: 1100, height: 900 },
-    locale: 'es-ES',
-  });
-  t.teardown(() => context.close());
-  // In the page (as source text: this project compiles without the DOM's types). It also records each status
-  // the confirmation shows, however briefly, so "RECEIVED at once, then CONFIRMED" can be checked.
-  await context.addInitScript({
-    content: `
-      localStorage.setItem('comanda.customer', ${JSON.stringify(customer)});
-      window.badgeHistory = [];
-      new MutationObserver(() => {
-        const text = document.querySelector('#order-status')?.textContent ?? '';
-        if (text && window.badgeHistory.at(-1) !== text) window.badgeHistory.push(text);
-      }).observe(document, { subtree: true, childList: true, characterData: true });`,
-  });
-  const page = await context.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  await page.goto(`${baseUrl}/`);
-  const product = (s: string) => page.locator(`#products [data-sku="${s}"]`);
-  await product(sku).waitFor();
-  return {
-    page,
-    customer,
-    pageErrors,
-    badgeHistory: () => page.evaluate<string[]>('window.badgeHistory.slice()'),
-    product,
-  };
-}
-
-const createButton = (page: Page) => page.getByRole('button', { name: 'Crear Pedido' });
-
-async function timelineStatuses(page: Page): Promise<string[]> {
-  return page
-    .locator('#timeline li.step:not(.pending)')
-    .evaluateAll((lis: any[]) => lis.map((li) => String(li.dataset.status)));
+) {
+  return openPortalAt(t, browser, options.baseUrl ?? p.url, sku, options);
 }
 
 async function ordersOf(customer: string) {
@@ -172,6 +115,35 @@ test.serial('when Crear Pedido is double-clicked, then exactly one order is crea
   t.is(await page.locator('#order-list li').count(), 1);
   t.deepEqual(portal.pageErrors, []);
 });
+
+test.serial(
+  'when an order was just placed, then Crear Pedido places the same order again without re-entering it',
+  async (t) => {
+    const product = await buildScarceProduct({ stock_available: 10 });
+    const portal = await openPortal(t, product.sku);
+    const { page } = portal;
+    const input = portal.product(product.sku).locator('input');
+
+    await input.fill('2');
+    await createButton(page).click();
+    await page.locator('#timeline li.step[data-status="CONFIRMED"]').waitFor();
+    const first = await page.locator('#order-id').textContent();
+    t.is(await input.inputValue(), '2', 'the quantity is still there');
+    await createButton(page).click();
+    await page
+      .locator('#order-id')
+      .filter({ hasNotText: first ?? '' })
+      .waitFor();
+    await page.locator('#timeline li.step[data-status="CONFIRMED"]').waitFor();
+
+    const orders = await ordersOf(portal.customer);
+    t.is(orders.length, 2, 'two orders, one per click');
+    t.deepEqual(orders.map((o: any) => o.status).sort(), ['CONFIRMED', 'CONFIRMED']);
+    t.is(await page.locator('#order-list li').count(), 2);
+    t.deepEqual(await stockOf(p.db, product.id), { available: 6, reserved: 0 });
+    t.deepEqual(portal.pageErrors, []);
+  },
+);
 
 test.serial(
   'when the decline option is ticked, then the order is REJECTED with "pago rechazado", and in English "payment declined"',
