@@ -270,11 +270,11 @@ function render() {
 
   const reasons = [
     ...Object.entries(figures?.rejected.by_reason ?? {}).map(([r, n]) => [
-      t('a.rejectedBy', { reason: t(`reason.${r}`) }),
+      t('a.rejectedBy', { reason: t(`a.reason.${r}`) }),
       n,
     ]),
     ...Object.entries(figures?.cancelled.by_reason ?? {}).map(([r, n]) => [
-      t('a.cancelledBy', { reason: t(`reason.${r}`) }),
+      t('a.cancelledBy', { reason: t(`a.reason.${r}`) }),
       n,
     ]),
   ];
