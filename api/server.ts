@@ -9,6 +9,7 @@ import { resealWebhookSecrets } from '../webhooks/endpoints.ts';
 import type { Services } from '../lib/services.ts';
 import { relayFor, type OutboxRelay } from '../relay/outbox-relay.ts';
 import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
+import { AnalyticsFeed } from './analytics-feed.ts';
 import { createApp } from './app.ts';
 import { createAuth } from './auth.ts';
 import { trackConnections } from './http-connections.ts';
@@ -36,6 +37,7 @@ export async function startApi(services: Services, options: { port?: number } = 
   relay?.start();
   const statusListener = new StatusListener(amqp, topology, logger.child({ component: 'status-listener' }));
   statusListener.start();
+  const analyticsFeed = new AnalyticsFeed(db, logger.child({ component: 'analytics-feed' }));
 
   const box = await loadSecretBox(config, db);
   // Secrets written in plaintext before encryption at rest, or sealed by a previous SECRETS_KEY, are sealed anew.
@@ -67,6 +69,7 @@ export async function startApi(services: Services, options: { port?: number } = 
     hooks: [webhookDeliveriesHook],
     onOutboxWritten: () => relay?.kick(),
     statusListener,
+    analyticsFeed,
   });
   const server = app.listen(options.port ?? config.PORT, config.HOST);
   await new Promise<void>((resolve, reject) => {
@@ -93,6 +96,7 @@ export async function startApi(services: Services, options: { port?: number } = 
         server.close(() => resolve());
         // Open event streams would hold the server open forever: end them (clients reconnect elsewhere).
         statusListener.stop();
+        void analyticsFeed.stop();
         connections.closeIdle();
       });
       await relay?.stop();

@@ -63,7 +63,9 @@ async function reserveInventory(
   orderId: string,
   ctx: StepContext,
 ): Promise<OrderRow> {
-  const locked = await lockOrderWith<{ lines: ReservedLine[] }>(tx, orderId, { lines: ORDER_STOCK_LINES_SQL });
+  const locked = await lockOrderWith<{ lines: ReservedLine[] }>(tx, orderId, {
+    lines: ORDER_STOCK_LINES_SQL,
+  });
   if (!locked) throw new PermanentMessageError(`Order ${orderId} does not exist`);
   const { lines: items, ...order } = locked;
   if (order.status !== 'RECEIVED') return order;

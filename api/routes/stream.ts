@@ -108,7 +108,12 @@ function lastEventId(ctx: ApiContext): number | undefined {
   return Number(given);
 }
 
-async function streamPrincipal(ctx: ApiContext, auth: Auth, streamTokens: StreamTokens): Promise<Principal> {
+/** The caller of a stream: a stream token or a JWT, from `Authorization` or the `access_token` parameter. */
+export async function streamPrincipal(
+  ctx: ApiContext,
+  auth: Auth,
+  streamTokens: StreamTokens,
+): Promise<Principal> {
   const query = typeof ctx.query.access_token === 'string' ? ctx.query.access_token : '';
   const token = ctx.get('Authorization') || !query ? bearerToken(ctx.get('Authorization')) : query;
   const principal = streamTokens.isStreamToken(token)
