@@ -5,6 +5,7 @@ import { problemDetails } from './middleware/problem.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { accountsRouter } from './routes/accounts.ts';
 import { adminRouter } from './routes/admin.ts';
+import { analyticsRouter, type AnalyticsDeps } from './routes/analytics.ts';
 import { httpMetrics, metricsRouter } from './routes/metrics.ts';
 import { orderActionsRouter } from './routes/order-actions.ts';
 import { ordersRouter } from './routes/orders.ts';
@@ -16,7 +17,7 @@ import { adminStreamRouter } from './routes/admin-stream.ts';
 import { createStreamTokens, streamRouter, type StreamDeps } from './routes/stream.ts';
 
 /** The Koa application: middleware order is request context → problem details → body → routes. */
-export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
+export function createApp(deps: ApiDeps & StreamDeps & AnalyticsDeps): Koa<ApiState> {
   const app = new Koa<ApiState>({ proxy: false });
   app.silent = true; // errors are logged once, by problemDetails
   app.use(httpMetrics());
@@ -47,6 +48,7 @@ export function createApp(deps: ApiDeps & StreamDeps): Koa<ApiState> {
     ordersRouter(deps),
     orderActionsRouter(deps),
     adminRouter(deps),
+    analyticsRouter(deps),
     webhooksRouter(deps),
   ]) {
     app.use(router.routes());

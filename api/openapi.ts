@@ -10,6 +10,7 @@ import { ORDER_STATUSES, TRANSITIONS } from '../orders/lifecycle.ts';
 import { WEBHOOK_EVENT_TYPES } from '../webhooks/event-types.ts';
 import { cancelBodySchema, paymentBodySchema, statusBodySchema } from './routes/order-actions.ts';
 import { orderBodySchema } from './routes/orders.ts';
+import { summaryQuery, timeseriesQuery, topProductsQuery } from './routes/analytics.ts';
 import { createEndpointBody } from './routes/webhooks.ts';
 import { newClientBody, registerBody } from './routes/accounts.ts';
 
@@ -31,6 +32,25 @@ const ifMatch = {
   description: 'The ETag of GET /orders/{id} (its version): 412 if the order changed since',
   schema: { type: 'string' },
 };
+/** Query parameters, one per property of the schema that validates them. */
+function queryParams(schema: z.ZodObject) {
+  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, unknown>;
+    required?: string[];
+  };
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: 'query',
+    required: json.required?.includes(name) ?? false,
+    schema: s,
+  }));
+}
+const analyticsReader = {
+  ...{ security: [{ bearer: [] }] },
+  tags: ['analytics'],
+};
+const analyticsErrors = { 400: problem, 401: problem, 403: problem };
+
 const jsonBody = (schema: string, required: boolean) => ({
   required,
   content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } },
@@ -402,6 +422,45 @@ export function openApiDocument(config: Config) {
           responses: { 201: ok('The endpoint with its secret (shown once)'), 422: problem },
         },
         get: { ...authed, responses: { 200: ok('{data: [endpoint]}') } },
+      },
+      '/analytics/summary': {
+        get: {
+          ...analyticsReader,
+          summary:
+            'Every figure for [from, to) per currency (admin, operations); from/to default to the last 24 h, in whole minutes',
+          parameters: queryParams(summaryQuery),
+          responses: { 200: ok('{from, to, as_of, data: [figures per currency]}'), ...analyticsErrors },
+        },
+      },
+      '/analytics/timeseries': {
+        get: {
+          ...analyticsReader,
+          summary: 'One figure per minute, hour or day bucket (at most 10,000 buckets), per currency',
+          parameters: queryParams(timeseriesQuery),
+          responses: {
+            200: ok('{metric, granularity, from, to, series: [{currency, points}]}'),
+            ...analyticsErrors,
+          },
+        },
+      },
+      '/analytics/top-products': {
+        get: {
+          ...analyticsReader,
+          summary: 'The best-selling products of the orders confirmed in [from, to), by units or revenue',
+          parameters: queryParams(topProductsQuery),
+          responses: {
+            200: ok('{by, from, to, data: [{product_id, sku, name, currency, units, revenue}]}'),
+            ...analyticsErrors,
+          },
+        },
+      },
+      '/analytics/stream': {
+        get: {
+          ...analyticsReader,
+          summary:
+            'Server-Sent Events: an `analytics` event (with as_of, the newest event counted) each time the figures change; takes access_token like the order streams',
+          responses: { 200: { description: 'text/event-stream' }, 401: problem, 403: problem },
+        },
       },
       '/healthz': { get: { responses: { 200: ok('alive') } } },
       '/readyz': { get: { responses: { 200: ok('every dependency up'), 503: ok('which one is down') } } },

@@ -11,6 +11,7 @@ import { PgListener } from '../lib/pg-listener.ts';
 import { ADMIN_EVENTS_CHANNEL, recordDeadLetter } from '../operations/admin-feed.ts';
 import { relayFor, type OutboxRelay } from '../relay/outbox-relay.ts';
 import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
+import { AnalyticsFeed } from './analytics-feed.ts';
 import { createApp } from './app.ts';
 import { createAuth } from './auth.ts';
 import { trackConnections } from './http-connections.ts';
@@ -51,6 +52,7 @@ export async function startApi(services: Services, options: { port?: number } = 
     logger.child({ component: 'admin-events-listener' }),
   );
   await adminEvents.start();
+  const analyticsFeed = new AnalyticsFeed(db, logger.child({ component: 'analytics-feed' }));
 
   const box = await loadSecretBox(config, db);
   // Secrets written in plaintext before encryption at rest, or sealed by a previous SECRETS_KEY, are sealed anew.
@@ -82,6 +84,7 @@ export async function startApi(services: Services, options: { port?: number } = 
     hooks: [webhookDeliveriesHook],
     onOutboxWritten: () => relay?.kick(),
     statusListener,
+    analyticsFeed,
   });
   const server = app.listen(options.port ?? config.PORT, config.HOST);
   await new Promise<void>((resolve, reject) => {
@@ -108,6 +111,7 @@ export async function startApi(services: Services, options: { port?: number } = 
         server.close(() => resolve());
         // Open event streams would hold the server open forever: end them (clients reconnect elsewhere).
         statusListener.stop();
+        void analyticsFeed.stop();
         connections.closeIdle();
       });
       await relay?.stop();

@@ -130,6 +130,26 @@ export async function lockStockOfOrder(
     .select('i.product_id', 'i.quantity', 'p.sku', 'p.stock_available');
 }
 
+/**
+ * SQL of a scalar subquery (for the select list of a statement that has already locked the order row `o`) that
+ * locks the order's stock rows in id order and returns its lines with their stock as a JSON array: the order and
+ * its stock locked in one round trip, in the same order as `lockStockOfOrder` after the order's own lock.
+ */
+export const ORDER_STOCK_LINES_SQL = `(select coalesce(json_agg(l order by l.product_id), '[]'::json)
+    from (select i.product_id, i.quantity, p.sku, p.stock_available
+            from order_items i join products p on p.id = i.product_id
+           where i.order_id = o.id
+           order by p.id
+             for no key update of p) l)`;
+
+/** Like ORDER_STOCK_LINES_SQL, for the stock rows of the order's `reserved` reservations (settling them). */
+export const RESERVED_STOCK_LOCK_SQL = `(select count(*)
+    from (select p.id
+            from products p join inventory_reservations r on r.product_id = p.id
+           where r.order_id = o.id and r.state = 'reserved'
+           order by p.id
+             for no key update of p) l)`;
+
 /** Locks the stock rows of the order's reservations in `states`, in id order, so changes cannot deadlock. */
 export async function lockReservedStock(tx: Tx, orderId: string, states: string[]): Promise<void> {
   await tx('products as p')

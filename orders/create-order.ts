@@ -53,7 +53,7 @@ export async function createOrder(
     total,
     currency,
     payment_method: input.paymentMethod ?? 'card',
-    items: items.map(({ product_id, quantity, unit_price }) => ({ product_id, quantity, unit_price })),
+    items,
   };
   let order: OrderRow;
   try {

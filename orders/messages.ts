@@ -25,7 +25,8 @@ export interface OrderCreatedData {
   total: number;
   currency: string;
   payment_method: 'card' | 'later';
-  items: { product_id: string; quantity: number; unit_price: number }[];
+  /** The lines as ordered; `sku` and `name` as the catalogue had them then (for readers such as analytics). */
+  items: { product_id: string; sku: string; name: string; quantity: number; unit_price: number }[];
 }
 
 /**

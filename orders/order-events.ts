@@ -11,6 +11,8 @@ export interface NewOrderEvent {
   data?: Record<string, unknown>;
   messageId?: string | null;
   correlationId?: string | null;
+  /** When the step happened: the instant its message carries as `occurred_at` (the database's now() if absent). */
+  createdAt?: string | undefined;
 }
 
 /**
@@ -28,6 +30,7 @@ export function orderEventRow(e: NewOrderEvent) {
     data: ids ? { ...e.data, trace_id: ids.trace_id } : (e.data ?? {}),
     message_id: e.messageId ?? null,
     correlation_id: e.correlationId ?? null,
+    ...(e.createdAt ? { created_at: e.createdAt } : {}),
   };
 }
 

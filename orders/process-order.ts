@@ -1,9 +1,11 @@
-import { lockStockOfOrder, reserveStockCtes } from '../catalog/stock.ts';
+import { ORDER_STOCK_LINES_SQL, reserveStockCtes } from '../catalog/stock.ts';
+import { PermanentMessageError } from '../lib/errors.ts';
 import type { Tx } from '../lib/db.ts';
 import type { OrderRow } from './order-queries.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import {
   lockOrder,
+  lockOrderWith,
   noteStep,
   ORDER_CREATED_CONSUMER,
   type OrderDeps,
@@ -48,16 +50,26 @@ export async function processOrder(deps: OrderDeps, orderId: string, ctx: StepCo
  * Reserves every item of the order or none; stock rows are locked in id order, so orders cannot deadlock. The
  * catalogue's CTEs write the stock, the reservations, the ledger and the stock messages in the move's statement.
  */
+interface ReservedLine {
+  product_id: string;
+  quantity: number;
+  sku: string;
+  stock_available: number;
+}
+
 async function reserveInventory(
   deps: OrderDeps,
   tx: Tx,
   orderId: string,
   ctx: StepContext,
 ): Promise<OrderRow> {
-  const order = await lockOrder(tx, orderId, 'message');
+  const locked = await lockOrderWith<{ lines: ReservedLine[] }>(tx, orderId, {
+    lines: ORDER_STOCK_LINES_SQL,
+  });
+  if (!locked) throw new PermanentMessageError(`Order ${orderId} does not exist`);
+  const { lines: items, ...order } = locked;
   if (order.status !== 'RECEIVED') return order;
 
-  const items = await lockStockOfOrder(tx, orderId);
   const short = items.filter((i) => i.stock_available < i.quantity);
   if (short.length) {
     const moved = await applyTransition(

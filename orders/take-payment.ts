@@ -1,4 +1,5 @@
-import { lockReservedStock, settleStockCtes, type Cte } from '../catalog/stock.ts';
+import { RESERVED_STOCK_LOCK_SQL, settleStockCtes, type Cte } from '../catalog/stock.ts';
+import { PermanentMessageError } from '../lib/errors.ts';
 import type { Tx } from '../lib/db.ts';
 import { PaymentInFlightError } from './errors.ts';
 import type { OrderStatus } from './lifecycle.ts';
@@ -6,6 +7,7 @@ import { orderOutboxRow, type RefundRequestedData } from './messages.ts';
 import type { OrderRow } from './order-queries.ts';
 import {
   lockOrder,
+  lockOrderWith,
   noteStep,
   ORDER_COMMANDS_CONSUMER,
   ORDER_CREATED_CONSUMER,
@@ -110,8 +112,14 @@ async function settleCharge(
   ctx: StepContext,
   requestId: string | null,
 ): Promise<OrderStatus> {
-  const order = await lockOrder(tx, orderId, 'message');
-  const payment = await lockPayment(tx, orderId);
+  // The order, its payment and its reserved stock, locked in that order, in one round trip.
+  const locked = await lockOrderWith<{ payment: PaymentRow | null; stock_locked: number }>(tx, orderId, {
+    payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
+    stock_locked: RESERVED_STOCK_LOCK_SQL,
+  });
+  if (!locked) throw new PermanentMessageError(`Order ${orderId} does not exist`);
+  const { payment, stock_locked, ...order } = locked;
+  void stock_locked; // counted only so the subquery runs: its rows stay locked until commit
   if (!payment || (requestId && payment.request_id !== requestId)) return order.status;
   const captured = result.status === 'captured';
   const paymentUpdate = tx('payments')
@@ -157,7 +165,6 @@ async function settleCharge(
     );
     return order.status;
   }
-  await lockReservedStock(tx, orderId, ['reserved']);
   const alongside: Cte[] = [
     ['payment', paymentUpdate],
     ...settleStockCtes(tx, orderId, captured ? 'committed' : 'released', { actor: 'worker', ...ctx }),

@@ -193,6 +193,9 @@ async function writeChange(
         data: spec.trace ?? {},
         messageId: ctx.messageId ?? rows[0].id,
         correlationId: ctx.correlationId,
+        // One instant for the step and its message, so figures counted from the messages (analytics) and
+        // recomputed from the trace fall into the same time buckets (ADR 0008).
+        createdAt: rows[0].payload.occurred_at,
       }),
     ),
   );

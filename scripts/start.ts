@@ -10,9 +10,9 @@ import { Supervisor } from '../lib/supervisor.ts';
 
 /**
  * `npm start`: migrations and the demo seed, then every role in a process of its own — the api (with its relay),
- * WORKERS workers and the notifier — under one supervisor, so the pipeline uses every core. One log stream (JSON
+ * WORKERS workers, the notifier and the analytics consumer — under one supervisor, so the pipeline uses every core. One log stream (JSON
  * lines with the role in each; readable when it goes to a terminal), one Ctrl-C stops them all in order, and a
- * child that dies is restarted. The children are the same programs as `npm run start:api|worker|notifier`.
+ * child that dies is restarted. The children are the same programs as `npm run start:api|worker|notifier|analytics`.
  */
 let config: Config;
 try {
@@ -62,8 +62,9 @@ const supervisor = new Supervisor({
     { role: 'notifier', entry: entry('notifier'), env: () => metricsPort(workers) },
     { role: 'worker', entry: entry('worker'), count: workers, env: (i) => metricsPort(i) },
     { role: 'api', entry: entry('api') },
+    { role: 'analytics', entry: entry('analytics'), env: () => metricsPort(workers + 1) },
   ],
-  stopOrder: ['api', 'worker', 'notifier'],
+  stopOrder: ['api', 'worker', 'analytics', 'notifier'],
   logger,
   env: process.env,
   onLine(line, child) {
@@ -85,7 +86,7 @@ function shutdown(signal: string): void {
     process.exit(130);
   }
   stopping = true;
-  logger.info({ signal }, 'stopping: api first, then workers, then the notifier');
+  logger.info({ signal }, 'stopping: api first, then workers, analytics, then the notifier');
   supervisor.stop().then(
     (clean) => process.exit(clean ? 0 : 1),
     (err: unknown) => {
@@ -99,7 +100,7 @@ process.on('SIGTERM', () => shutdown('SIGTERM'));
 
 prepare().then(
   () => {
-    logger.info({ workers }, 'starting the api, the workers and the notifier');
+    logger.info({ workers }, 'starting the api, the workers, the notifier and analytics');
     supervisor.start();
   },
   (err: unknown) => {

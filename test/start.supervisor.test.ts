@@ -13,7 +13,7 @@ function alive(pid: number): boolean {
   }
 }
 
-test('when npm start runs, then the api, each worker and the notifier are processes of their own; a killed worker is restarted and the orders still finish; SIGTERM stops every child and exits 0', async (t) => {
+test('when npm start runs, then the api, each worker, the notifier and analytics are processes of their own; a killed worker is restarted and the orders still finish; SIGTERM stops every child and exits 0', async (t) => {
   t.timeout(120_000);
   const env = isolatedEnv({ LOG_LEVEL: 'info', PORT: '0', WORKERS: '2' });
   const supervisor = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
@@ -42,18 +42,20 @@ test('when npm start runs, then the api, each worker and the notifier are proces
   try {
     await until(() => url !== undefined, 'the api to listen', 60_000);
     await until(
-      () => roles.has('worker.0') && roles.has('worker.1') && roles.has('notifier.0'),
+      () =>
+        roles.has('worker.0') && roles.has('worker.1') && roles.has('notifier.0') && roles.has('analytics.0'),
       'every role to log',
       30_000,
     );
     t.deepEqual(started.map((s) => `${s.role}.${s.index}`).sort(), [
+      'analytics.0',
       'api.0',
       'notifier.0',
       'worker.0',
       'worker.1',
     ]);
     const pids = new Set([supervisor.pid, ...started.map((s) => s.pid)]);
-    t.is(pids.size, 5, 'five processes: the supervisor and four children');
+    t.is(pids.size, 6, 'six processes: the supervisor and five children');
 
     const { body: login } = await getJson(url!, '/login-demo');
     const first = await Promise.all(

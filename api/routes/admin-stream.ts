@@ -19,7 +19,7 @@ const BATCH = 500;
  * `GET /admin/stream`: the operations console's live feed (admins and operations only) — new orders, every status
  * change and cancellation, payment steps, stock and product events, dead-lettered messages and disabled webhook
  * endpoints. Event ids are positions in `admin_events` (`<tx>-<row>`); `Last-Event-ID` (or `last_event_id`)
- * resumes after one, without a gap or a repeat. Without one the feed starts from now. See ADR 0011.
+ * resumes after one, without a gap or a repeat. Without one the feed starts from now. See ADR 0012.
  */
 export function adminStreamRouter(deps: ApiDeps & StreamDeps, streamTokens: StreamTokens): Router<ApiState> {
   const router = new Router<ApiState>();

@@ -8,6 +8,19 @@ import { NotFoundError } from '../../lib/errors.ts';
 import type { ApiContext, ApiState } from '../context.ts';
 
 const PORTAL_DIR = fileURLToPath(new URL('../../portal/', import.meta.url));
+/** Libraries the pages load, served from node_modules as installed (kept up to date with the lockfile). */
+const VENDOR: Record<string, string> = {
+  'chart.umd.min.js': path.join(
+    path.dirname(fileURLToPath(import.meta.resolve('chart.js'))),
+    'chart.umd.min.js',
+  ),
+};
+// The operations console's page holds no data, so it is served to anyone; it signs in before it reads.
+const PAGES: Record<string, string> = {
+  '/': 'index.html',
+  '/analytics': 'analytics.html',
+  '/admin': 'admin.html',
+};
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -31,7 +44,9 @@ const CSP = [
 ].join('; ');
 
 /**
- * The demo portal: `/` is the customer's page, `/admin` the operations console, and `/portal/<file>` its scripts and styles, plain files with no build step.
+ * The demo portal: `/` is its page, `/analytics` the admins' dashboard, `/admin` the operations console,
+ * `/portal/<file>` their scripts and styles, plain files with no build step, and `/portal/vendor/<file>` the
+ * libraries they load from node_modules.
  * Only files present in portal/ at start are served (no path from the request ever reaches the file system);
  * they are read on each request, so an edit shows on reload, and revalidated with an ETag.
  */
@@ -39,8 +54,8 @@ export function portalRouter(): Router<ApiState> {
   const router = new Router<ApiState>();
   const files = new Set(readdirSync(PORTAL_DIR).filter((f) => TYPES[path.extname(f)] !== undefined));
 
-  const send = async (ctx: ApiContext, file: string) => {
-    const body = await readFile(path.join(PORTAL_DIR, file));
+  const send = async (ctx: ApiContext, file: string, fullPath = path.join(PORTAL_DIR, file)) => {
+    const body = await readFile(fullPath);
     ctx.set('Content-Security-Policy', CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Referrer-Policy', 'no-referrer');
@@ -55,13 +70,18 @@ export function portalRouter(): Router<ApiState> {
     ctx.body = body;
   };
 
-  router.get('/', (ctx: ApiContext) => send(ctx, 'index.html'));
-  // The operations console: the page itself holds no data, so it is served to anyone; it signs in before it reads.
-  router.get('/admin', (ctx: ApiContext) => send(ctx, 'admin.html'));
+  for (const [route, page] of Object.entries(PAGES)) router.get(route, (ctx: ApiContext) => send(ctx, page));
   router.get('/portal/:file', async (ctx: ApiContext) => {
     const file = (ctx.params as { file?: string }).file ?? '';
-    if (!files.has(file) || file.endsWith('.html')) throw new NotFoundError(`No portal file ${file}`);
+    if (!files.has(file) || Object.values(PAGES).includes(file))
+      throw new NotFoundError(`No portal file ${file}`);
     await send(ctx, file);
+  });
+  router.get('/portal/vendor/:file', async (ctx: ApiContext) => {
+    const file = (ctx.params as { file?: string }).file ?? '';
+    const found = VENDOR[file];
+    if (!found) throw new NotFoundError(`No portal file vendor/${file}`);
+    await send(ctx, file, found);
   });
   return router;
 }

@@ -119,7 +119,7 @@ function lastEventId(ctx: ApiContext): number | undefined {
   return Number(given);
 }
 
-/** The caller of a stream route: a bearer token, or `access_token` (a stream token or the JWT itself). */
+/** The caller of a stream: a stream token or a JWT, from `Authorization` or the `access_token` parameter. */
 export async function streamPrincipal(
   ctx: ApiContext,
   auth: Auth,

@@ -7,7 +7,7 @@ import type { Knex } from '../../lib/db.ts';
  * are recorded by the API instances that hear of them (they happen in RabbitMQ, not here).
  *
  * `tx` is the writing transaction's id: readers order by (tx, id) and read only transactions older than any still
- * running, so a row committed late never lands behind a cursor that already passed it (see ADR 0011).
+ * running, so a row committed late never lands behind a cursor that already passed it (see ADR 0012).
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`

@@ -24,6 +24,9 @@ export type ExchangeKey = keyof typeof EXCHANGES;
 export const QUEUES = {
   workerOrderCreated: { name: 'worker.order-created', exchange: 'orderCreated' },
   workerOrderCommands: { name: 'worker.order-commands', exchange: 'orderCommands' },
+  analyticsOrderCreated: { name: 'analytics.order-created', exchange: 'orderCreated' },
+  analyticsOrderStatusChanged: { name: 'analytics.order-status-changed', exchange: 'orderStatusChanged' },
+  analyticsOrderPaymentEvents: { name: 'analytics.order-payment-events', exchange: 'orderPaymentEvents' },
 } as const satisfies Record<string, { name: string; exchange: ExchangeKey }>;
 
 export type QueueKey = keyof typeof QUEUES;

@@ -17,7 +17,12 @@ const compose: ComposeFile = await loadCompose();
 const services = Object.fromEntries(Object.entries(compose.services).filter(([, s]) => !s.profiles?.length));
 
 /** The comanda processes built from the Dockerfile, and the package script (compiled code) each one runs. */
-const APP = { api: 'start:prod:api', worker: 'start:prod:worker', notifier: 'start:prod:notifier' } as const;
+const APP = {
+  api: 'start:prod:api',
+  worker: 'start:prod:worker',
+  notifier: 'start:prod:notifier',
+  analytics: 'start:prod:analytics',
+} as const;
 const ONE_SHOT = { migrate: { script: 'migrate:prod', args: ['--seed'] } } as const;
 /** The services of `--profile observability`, which `docker compose up` alone does not start. */
 const OBSERVABILITY = ['prometheus', 'grafana', 'jaeger'];
@@ -188,7 +193,7 @@ test('when the api is up, then its health check asks /healthz on its PORT', (t) 
   t.true(check.includes(`127.0.0.1:${serviceEnv(services.api).PORT}/healthz`), check);
 });
 
-for (const name of ['worker', 'notifier'] as const) {
+for (const name of ['worker', 'notifier', 'analytics'] as const) {
   test(`when ${name} runs, then its health check looks for the process running its own entry file`, async (t) => {
     const check = argv(services[name].healthcheck?.test);
     const entry = (await scriptArgv(APP[name])).at(-1);

@@ -133,6 +133,7 @@ test('when the observability profile starts, then Prometheus scrapes every coman
     'comanda-api': [`api:${String(env(compose.services.api).PORT)}`],
     'comanda-worker': [`worker:${String(env(compose.services.worker).METRICS_PORT)}`],
     'comanda-notifier': [`notifier:${String(env(compose.services.notifier).METRICS_PORT)}`],
+    'comanda-analytics': [`analytics:${String(env(compose.services.analytics).METRICS_PORT)}`],
   });
   t.deepEqual(prometheus.rule_files, ['/etc/prometheus/alerts.yml']);
 });

@@ -292,3 +292,16 @@ test.serial(
     t.deepEqual(admin.pageErrors, []);
   },
 );
+
+test.serial(
+  'when the admin opens the Analítica tab, then the analytics dashboard loads inside the console',
+  async (t) => {
+    const admin = await openConsole(t, browser, p.url);
+    await admin.page.getByRole('tab', { name: 'Analítica' }).click();
+    const dashboard = admin.page.frameLocator('iframe.analytics-frame');
+    await dashboard.locator('#kpi-received').filter({ hasNotText: '—' }).waitFor();
+    t.regex((await dashboard.locator('#kpi-received').textContent()) ?? '', /\d/);
+    t.false(await admin.page.locator('#analytics-waiting').isVisible());
+    t.deepEqual(admin.pageErrors, []);
+  },
+);
