@@ -6,6 +6,7 @@ runProcess('api', async (config, logger) => {
   const services = await connectServices(config, logger, { name: 'comanda-api' });
   const api = await startApi(services);
   return {
+    url: api.url,
     async stop() {
       await api.stop();
       await closeServices(services);

@@ -48,6 +48,31 @@ export function scratchDatabaseUrl(name: string): string {
   return url.toString();
 }
 
+/**
+ * A scratch run's settings: a fresh database, AMQP prefix and Redis prefix (dev data is never touched), production
+ * settings otherwise, then `overrides`; and a folder for its processes' logs.
+ */
+export function scratchRun(overrides: Record<string, string>) {
+  const run = randomBytes(4).toString('hex');
+  const logDir = mkdtempSync(path.join(tmpdir(), `comanda-bench-${run}-`));
+  const urls = serviceUrls();
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    DATABASE_URL: scratchDatabaseUrl(`comanda_bench_${run}`),
+    AMQP_URL: urls.amqp,
+    AMQP_PREFIX: `bench-${run}.`,
+    REDIS_URL: urls.redis,
+    REDIS_KEY_PREFIX: `comanda-bench:${run}:`,
+    JWT_SECRET: randomBytes(32).toString('base64url'),
+    // Tokens come from the api's demo login: it signs with keys of its own, kept in its database.
+    DEMO_LOGIN: 'true',
+    SEED_DEMO: 'false',
+    ...overrides,
+  };
+  return { run, logDir, env };
+}
+
 export const BENCH_PRODUCTS = 100;
 const BENCH_CUSTOMERS = 16;
 
@@ -61,24 +86,7 @@ export async function startOwnPipeline(options: {
   overrides: Record<string, string>;
   apiNodeArgs?: string[];
 }): Promise<Target> {
-  const run = randomBytes(4).toString('hex');
-  const logDir = mkdtempSync(path.join(tmpdir(), `comanda-bench-${run}-`));
-  const urls = serviceUrls();
-  const env: Record<string, string> = {
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
-    DATABASE_URL: scratchDatabaseUrl(`comanda_bench_${run}`),
-    AMQP_URL: urls.amqp,
-    AMQP_PREFIX: `bench-${run}.`,
-    REDIS_URL: urls.redis,
-    REDIS_KEY_PREFIX: `comanda-bench:${run}:`,
-    JWT_SECRET: randomBytes(32).toString('base64url'),
-    // Tokens come from the api's demo login: it signs with keys of its own, kept in its database.
-    DEMO_LOGIN: 'true',
-    SEED_DEMO: 'false',
-    ...options.overrides,
-  };
+  const { logDir, env } = scratchRun({ LOG_LEVEL: 'warn', ...options.overrides });
   const config = loadConfig(env);
   const services = await connectServices(config, createLogger({ level: 'warn', name: 'comanda-bench' }), {
     createDatabase: true,

@@ -1,15 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../lib/config.ts';
 import { migrateLatest } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { connectServices, destroyScratchRun } from '../lib/services.ts';
-import { demoToken, drainDatabase, scratchDatabaseUrl, seedProducts, type Target } from './pipeline.ts';
+import { demoToken, drainDatabase, scratchRun, seedProducts, type Target } from './pipeline.ts';
 import { freePort, ROOT, type BenchProcess } from './processes.ts';
 
 /**
@@ -20,27 +18,14 @@ import { freePort, ROOT, type BenchProcess } from './processes.ts';
 export async function startSupervisedPipeline(options: {
   overrides: Record<string, string>;
 }): Promise<Target> {
-  const run = randomBytes(4).toString('hex');
-  const logDir = mkdtempSync(path.join(tmpdir(), `comanda-bench-${run}-`));
   const apiPort = await freePort();
   const metricsBase = await freePort();
-  const env: Record<string, string> = {
-    NODE_ENV: 'production',
+  const { logDir, env } = scratchRun({
     LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
     PORT: String(apiPort),
     METRICS_PORT: String(metricsBase),
-    DATABASE_URL: scratchDatabaseUrl(`comanda_bench_${run}`),
-    AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
-    AMQP_PREFIX: `bench-${run}.`,
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    REDIS_KEY_PREFIX: `comanda-bench:${run}:`,
-    JWT_SECRET: randomBytes(32).toString('base64url'),
-    // Tokens come from the api's demo login: it signs with keys of its own, kept in its database.
-    DEMO_LOGIN: 'true',
-    SEED_DEMO: 'false',
     ...options.overrides,
-  };
+  });
   const config = loadConfig(env);
   const services = await connectServices(config, createLogger({ level: 'warn', name: 'comanda-bench' }), {
     createDatabase: true,

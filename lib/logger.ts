@@ -27,7 +27,11 @@ export function createLogger(options: {
 }): Logger {
   const settings = {
     level: options.level,
-    base: { service: options.name ?? 'comanda' },
+    // Under `npm start` each child's lines say which role (and which worker) wrote them.
+    base: {
+      service: options.name ?? 'comanda',
+      ...(process.env.COMANDA_ROLE ? { role: process.env.COMANDA_ROLE } : {}),
+    },
     redact: { paths: REDACT, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     ...(tracingEnabled() ? { mixin: () => traceIds() ?? {} } : {}),

@@ -4,6 +4,8 @@ import { ServiceUnreachableError } from './services.ts';
 import { stopTelemetry } from './telemetry.ts';
 
 export interface Stoppable {
+  /** Where the process serves, if it does: told to `npm start`'s supervisor. */
+  url?: string;
   stop(): Promise<void>;
 }
 
@@ -64,7 +66,7 @@ export function runProcess(
     (r) => {
       running = r;
       // Tells `npm start`'s supervisor this child is up (and handles SIGTERM gracefully from now on).
-      process.send?.({ type: 'ready' });
+      process.send?.({ type: 'ready', url: r.url });
     },
     (err: unknown) => {
       if (err instanceof ServiceUnreachableError) {

@@ -18,8 +18,13 @@ export interface SupervisorOptions {
   stopOrder?: string[];
   logger: Logger;
   env: NodeJS.ProcessEnv;
-  /** Each line a child writes on stdout (one JSON log line), with the child's role. */
-  onLine: (line: string, child: { role: string; index: number }) => void;
+  /**
+   * Each line a child writes on stdout, with the child's role; absent, children write to this process's stdout
+   * directly (no hop through here, and each line already names its role: COMANDA_ROLE).
+   */
+  onLine?: (line: string, child: { role: string; index: number }) => void;
+  /** A child said it is up (`url`: where it serves, if it does). */
+  onReady?: (child: { role: string; index: number; url?: string | undefined }) => void;
   /** First restart delay after a crash; doubled on each crash in a row, up to `maxBackoffMs`. */
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -67,20 +72,26 @@ export class Supervisor {
 
   private launch(slot: Slot): void {
     const { role, index } = slot;
+    const { onLine, onReady } = this.options;
     const child = spawn(process.execPath, [...process.execArgv, role.entry], {
-      env: { ...this.options.env, ...role.env?.(index) },
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      env: { ...this.options.env, COMANDA_ROLE: `${role.role}.${index}`, ...role.env?.(index) },
+      stdio: ['ignore', onLine ? 'pipe' : 'inherit', 'inherit', 'ipc'],
     });
     slot.child = child;
     slot.startedAt = Date.now();
     slot.ready = new Promise<void>((resolve) => {
-      child.on('message', (m: { type?: string }) => m?.type === 'ready' && resolve());
+      child.on('message', (m: { type?: string; url?: string }) => {
+        if (m?.type !== 'ready') return;
+        onReady?.({ role: role.role, index, url: m.url });
+        resolve();
+      });
       child.once('exit', () => resolve());
     });
     this.options.logger.info({ role: role.role, index, pid: child.pid }, 'child started');
-    createInterface({ input: child.stdout! }).on('line', (line) =>
-      this.options.onLine(line, { role: role.role, index }),
-    );
+    if (onLine)
+      createInterface({ input: child.stdout! }).on('line', (line) =>
+        onLine(line, { role: role.role, index }),
+      );
     child.once('exit', (code, signal) => {
       if (slot.child === child) slot.child = undefined;
       if (this.stopping) return;

@@ -67,14 +67,10 @@ const supervisor = new Supervisor({
   stopOrder: ['api', 'worker', 'analytics', 'notifier'],
   logger,
   env: process.env,
-  onLine(line, child) {
-    // The role (and which worker) goes into each JSON line without parsing it.
-    const tagged = line.startsWith('{') ? `{"role":"${child.role}.${child.index}",${line.slice(1)}` : line;
-    write(tagged);
-    if (child.role === 'api' && line.includes('"api listening"')) {
-      const url = /"url":"([^"]+)"/.exec(line)?.[1];
-      if (url) logger.info(`comanda is running: ${url} (try: curl ${url}/login-demo)`);
-    }
+  // JSON lines go straight from each child to stdout; only a terminal's readable lines pass through here.
+  ...(pretty ? { onLine: (line: string) => write(line) } : {}),
+  onReady({ role, url }) {
+    if (role === 'api' && url) logger.info(`comanda is running: ${url} (try: curl ${url}/login-demo)`);
   },
 });
 

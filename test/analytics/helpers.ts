@@ -1,7 +1,7 @@
 import { startAnalytics, type RunningAnalytics } from '../../analytics/consumer.ts';
 import { OUTCOME_BINS_MS } from '../../analytics/model.ts';
 import type { Db } from '../../lib/db.ts';
-import { buildProduct, waitForProcessed, type TestProduct } from '../helpers/factories.ts';
+import { buildProduct, waitForProcessed, whileStockIsHeld, type TestProduct } from '../helpers/factories.ts';
 import { getJson, postOrder, sendJson } from '../helpers/http.ts';
 import { until, type TestPipeline } from '../helpers/pipeline.ts';
 
@@ -39,6 +39,7 @@ export async function scriptDay(p: TestPipeline): Promise<{ products: TestProduc
   const coffee = await buildProduct(p.db, { name: 'Café', price: 1250, stock_available: 1000 });
   const tea = await buildProduct(p.db, { name: 'Té', price: 800, stock_available: 1000 });
   const rare = await buildProduct(p.db, { name: 'Raro', price: 9900, stock_available: 1 });
+  const scarce = await buildProduct(p.db, { name: 'Escaso', price: 5000, stock_available: 3 });
   const customer = await p.token();
   const admin = await p.token('boss', 'admin');
   const place = async (body: unknown) => {
@@ -67,7 +68,13 @@ export async function scriptDay(p: TestPipeline): Promise<{ products: TestProduc
     }),
     await place({ items: [{ product_id: tea.id, quantity: 5 }] }),
   ];
-  const outOfStock = await place({ items: [{ product_id: rare.id, quantity: 3 }] });
+  // Accepted while there is stock, rejected by the worker because it ran out before the reservation.
+  const outOfStock = await whileStockIsHeld(
+    p.db,
+    scarce.id,
+    () => place({ items: [{ product_id: scarce.id, quantity: 3 }] }),
+    { takeAll: true },
+  );
   const declined = await place({
     items: [{ product_id: coffee.id, quantity: 1 }],
     payment: { token: 'tok_decline' },
