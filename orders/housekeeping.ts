@@ -4,12 +4,14 @@ export interface Reaped {
   idempotencyKeys: number;
   outboxRows: number;
   webhookDeliveries: number;
+  adminEvents: number;
 }
 
 /**
  * Deletes what has served its time: idempotency keys past their expiry (a retry after that is a new request),
  * outbox rows published more than `outboxRetentionHours` ago, and settled webhook deliveries (delivered or
- * failed, with their attempts) older than `deliveryRetentionHours` (kept for ever when unset). In bounded batches, so it never holds long locks;
+ * failed, with their attempts) older than `deliveryRetentionHours` (kept for ever when unset), and operations-feed
+ * events as old as the outbox rows they were copied from (no console resumes from that far back). In bounded batches, so it never holds long locks;
  * safe to run from any number of processes at once.
  */
 export async function reapExpired(
@@ -29,6 +31,12 @@ export async function reapExpired(
         limit ? for update skip locked)`,
     [options.outboxRetentionHours, batch],
   );
+  const adminEvents = await db.raw<{ rowCount: number }>(
+    `delete from admin_events where id in (
+       select id from admin_events where created_at < now() - make_interval(hours => ?)
+        limit ? for update skip locked)`,
+    [options.outboxRetentionHours, batch],
+  );
   let webhookDeliveries = 0;
   if (options.deliveryRetentionHours !== undefined) {
     const deliveries = await db.raw<{ rowCount: number }>(
@@ -40,5 +48,10 @@ export async function reapExpired(
     );
     webhookDeliveries = deliveries.rowCount;
   }
-  return { idempotencyKeys: keys.rowCount, outboxRows: outbox.rowCount, webhookDeliveries };
+  return {
+    idempotencyKeys: keys.rowCount,
+    outboxRows: outbox.rowCount,
+    webhookDeliveries,
+    adminEvents: adminEvents.rowCount,
+  };
 }

@@ -28,6 +28,10 @@ test('when keys have expired, outbox rows are old and deliveries long settled, t
       .db('outbox')
       .where({ aggregate_id: old.body.id })
       .update({ published_at: p.db.raw("now() - interval '100 hours'") });
+    await p
+      .db('admin_events')
+      .where({ aggregate_id: old.body.id })
+      .update({ created_at: p.db.raw("now() - interval '100 hours'") });
 
     const [endpoint] = await p
       .db('webhook_endpoints')
@@ -57,7 +61,14 @@ test('when keys have expired, outbox rows are old and deliveries long settled, t
 
     const reaped = await reapExpired(p.db, { outboxRetentionHours: 72, deliveryRetentionHours: 720 });
 
-    t.deepEqual(reaped, { idempotencyKeys: 1, outboxRows: 1, webhookDeliveries: 2 });
+    t.deepEqual(reaped, { idempotencyKeys: 1, outboxRows: 1, webhookDeliveries: 2, adminEvents: 1 });
+    t.deepEqual(
+      (await p.db('admin_events').where({ aggregate_type: 'order' }).select('aggregate_id')).map(
+        (e: { aggregate_id: string }) => e.aggregate_id,
+      ),
+      [(await p.db('orders').where({ customer_id: 'demo:keeper' }).whereNot({ id: old.body.id }).first()).id],
+      'the newer order’s event stays',
+    );
     t.deepEqual(
       (await p.db('webhook_deliveries').orderBy('status')).map((d: { status: string }) => d.status),
       ['delivered', 'pending'],
