@@ -80,6 +80,7 @@ export class OutboxRelay {
   private housekeepingTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private again = false;
+  private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly listener: PgListener;
 
@@ -111,6 +112,17 @@ export class OutboxRelay {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
+      return;
+    }
+    if (!this.options.publisher.ready) {
+      // Not connected yet (or reconnecting): a kick must not be lost, so it comes back until the channel is up.
+      if (!this.retryTimer) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.kick();
+        }, 100);
+        this.retryTimer.unref();
+      }
       return;
     }
     const wait = this.options.coalesceMs ?? 0;
@@ -153,6 +165,7 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
     await this.listener.close();
     await this.running;

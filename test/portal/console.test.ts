@@ -10,7 +10,12 @@ import { postOrder, sendJson } from '../helpers/http.ts';
 import { publishRaw, startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { createButton, launchBrowser, openConsole, openPortal, type Portal } from '../helpers/portal.ts';
 
-const DOCS = new URL('../../docs/', import.meta.url);
+// Screenshots for docs/ when asked for (UPDATE_SCREENSHOTS=1), else beside the other test artifacts: a test run
+// leaves the tree as it found it.
+const DOCS = new URL(
+  process.env.UPDATE_SCREENSHOTS ? '../../docs/' : '../../test-artifacts/',
+  import.meta.url,
+);
 
 let p: TestPipeline;
 let browser: Browser;
