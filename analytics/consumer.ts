@@ -9,7 +9,7 @@ import type { Services } from '../lib/services.ts';
 import { ORDER_EXCHANGE_TYPES } from '../orders/messages.ts';
 import { factOfEnvelope } from './facts.ts';
 import { watchAnalyticsLag, type LagTracker } from './lag.ts';
-import { countFact } from './store.ts';
+import { countFact, notifyThrottled } from './store.ts';
 
 /** The analytics queues: one on each order fanout exchange that carries a figure. */
 export const ANALYTICS_QUEUES = [
@@ -34,12 +34,17 @@ export function startAnalytics(services: Services): RunningAnalytics {
   const { config, db, amqp, topology } = services;
   const logger = services.logger.child({ component: 'analytics' });
   const lag: LagTracker = watchAnalyticsLag(amqp, topology, ANALYTICS_QUEUES);
+  const notifier = notifyThrottled(db, 200, (err) =>
+    logger.warn({ err }, 'could not tell the API instances that figures changed'),
+  );
 
   const consumers = ANALYTICS_QUEUES.map((queue) => {
     const consumer = new QueueConsumer(amqp, topology, {
       queue,
       prefetch: config.AMQP_PREFETCH,
-      handler: (message) => handle(message, db, lag, logger),
+      handler: async (message) => {
+        if (await handle(message, db, lag, logger)) notifier.changed();
+      },
       logger,
     });
     const label = QUEUES[queue].name;
@@ -58,6 +63,7 @@ export function startAnalytics(services: Services): RunningAnalytics {
     },
     async stop() {
       await Promise.all(consumers.map((c) => c.stop()));
+      notifier.flush();
       lag.stop();
     },
   };
@@ -68,7 +74,7 @@ async function handle(
   db: Services['db'],
   lag: LagTracker,
   logger: Logger,
-): Promise<void> {
+): Promise<boolean> {
   let envelope;
   let fact;
   try {
@@ -87,6 +93,7 @@ async function handle(
       { order_id: fact.orderId, message_id: envelope.id, message_type: envelope.type, counted },
       counted ? 'message counted' : 'message counted before; skipped',
     );
+    return counted;
   } catch (err) {
     lag.abandoned(fact.occurredAt);
     if (isTransientDbError(err)) {

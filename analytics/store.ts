@@ -12,6 +12,30 @@ import {
 /** The channel a counted change is announced on (NOTIFY, delivered at commit): the API's live dashboards. */
 export const ANALYTICS_CHANNEL = 'analytics_updated';
 
+/**
+ * Tells the API instances (LISTEN on ANALYTICS_CHANNEL) that figures changed: at most once per `intervalMs`, in a
+ * statement of its own after the counts committed. A NOTIFY inside every count's transaction would take
+ * PostgreSQL's cluster-wide notify lock at each commit; the dashboards redraw at most twice a second anyway.
+ */
+export function notifyThrottled(db: Db, intervalMs: number, onError: (err: unknown) => void) {
+  let timer: NodeJS.Timeout | undefined;
+  const send = () => {
+    timer = undefined;
+    db.raw('select pg_notify(?, ?)', [ANALYTICS_CHANNEL, '']).catch(onError);
+  };
+  return {
+    changed(): void {
+      timer ??= setTimeout(send, intervalMs);
+    },
+    /** Sends what is pending now (on shutdown). */
+    flush(): void {
+      if (!timer) return;
+      clearTimeout(timer);
+      send();
+    },
+  };
+}
+
 /** One rollup row's change, keyed like the table's primary key. */
 export interface RollupRow {
   granularity: string;
@@ -130,9 +154,13 @@ export async function countFact(db: Db, messageId: string, fact: OrderFact): Pro
       .ignore()
       .returning('message_id');
     if (fresh.length === 0) return false;
-    // Creates the order's row if it is new, and locks it either way: one order's messages are counted in turn.
-    await tx('analytics_orders').insert({ order_id: fact.orderId }).onConflict('order_id').ignore();
-    const row = await tx<TallyRow>('analytics_orders').where({ order_id: fact.orderId }).forUpdate().first();
+    // Creates the order's row if it is new, and locks and reads it either way, in one statement: one order's
+    // messages are counted in turn.
+    const [row] = (await tx('analytics_orders')
+      .insert({ order_id: fact.orderId })
+      .onConflict('order_id')
+      .merge(['order_id'])
+      .returning('*')) as TallyRow[];
     const { tally, deltas } = tallyFact(fromRow(row), fact);
     await tx('analytics_orders')
       .where({ order_id: fact.orderId })
@@ -142,7 +170,6 @@ export async function countFact(db: Db, messageId: string, fact: OrderFact): Pro
     if (rows.size) await addToRollups(tx, rows.values());
     const names = productNames(fact.items ?? []);
     if (names.length) await tx('analytics_products').insert(names).onConflict('product_id').merge();
-    await tx.raw('select pg_notify(?, ?)', [ANALYTICS_CHANNEL, '']);
     return true;
   });
 }

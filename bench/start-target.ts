@@ -84,7 +84,7 @@ export async function startSupervisedPipeline(options: {
     processes: () => [self, ...children.values()],
     metricsUrls: () => [
       `${url}/metrics`,
-      ...Array.from({ length: workers + 1 }, (_, i) => `http://127.0.0.1:${metricsBase + i}/metrics`),
+      ...Array.from({ length: workers + 2 }, (_, i) => `http://127.0.0.1:${metricsBase + i}/metrics`),
     ],
     workerCount: () => workers,
     setWorkers: (n) =>
