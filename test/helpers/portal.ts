@@ -155,3 +155,23 @@ export async function openConsole(
     row: (orderId) => page.locator(`#orders-body tr[data-order-id="${orderId}"]`),
   };
 }
+
+/**
+ * Where browser tests put their screenshots: docs/ when asked for (UPDATE_SCREENSHOTS=1), else beside the other
+ * test artifacts, so a test run leaves the tree as it found it.
+ */
+export const SCREENSHOTS = new URL(
+  process.env.UPDATE_SCREENSHOTS ? '../../docs/' : '../../test-artifacts/',
+  import.meta.url,
+);
+
+/** Places an order of `quantity` through the customer's page; returns its id once the page confirms it. */
+export async function placeOrder(portal: Portal, sku: string, quantity: number): Promise<string> {
+  const orderId = portal.page.locator('#confirmation:not([hidden]) #order-id');
+  const before = (await orderId.count()) ? await orderId.textContent() : null;
+  await portal.product(sku).locator('input').fill(String(quantity));
+  await createButton(portal.page).click();
+  if (before) await orderId.filter({ hasNotText: before }).waitFor();
+  else await orderId.waitFor();
+  return (await orderId.textContent()) ?? '';
+}

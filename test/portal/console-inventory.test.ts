@@ -5,14 +5,9 @@ import type { Browser } from 'playwright-core';
 import { buildProduct, waitForStatus } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
-import { createButton, launchBrowser, openConsole, openPortal, type Portal } from '../helpers/portal.ts';
+import { launchBrowser, openConsole, openPortal, placeOrder, SCREENSHOTS } from '../helpers/portal.ts';
 
-// Screenshots for docs/ when asked for (UPDATE_SCREENSHOTS=1), else beside the other test artifacts: a test run
-// leaves the tree as it found it.
-const DOCS = new URL(
-  process.env.UPDATE_SCREENSHOTS ? '../../docs/' : '../../test-artifacts/',
-  import.meta.url,
-);
+const DOCS = SCREENSHOTS;
 
 let p: TestPipeline;
 let browser: Browser;
@@ -24,16 +19,6 @@ test.after.always(async () => {
   await browser?.close();
   await p?.stop();
 });
-
-async function placeOrder(portal: Portal, sku: string, quantity: number): Promise<string> {
-  const orderId = portal.page.locator('#confirmation:not([hidden]) #order-id');
-  const before = (await orderId.count()) ? await orderId.textContent() : null;
-  await portal.product(sku).locator('input').fill(String(quantity));
-  await createButton(portal.page).click();
-  if (before) await orderId.filter({ hasNotText: before }).waitFor();
-  else await orderId.waitFor();
-  return (await orderId.textContent()) ?? '';
-}
 
 test.serial(
   'when the customer cancels, then the admin sees the cancellation and the product’s stock go back up, live',

@@ -8,14 +8,9 @@ import { startWorker } from '../../worker/worker.ts';
 import { buildProduct, stockOf, waitForAllProcessed, waitForStatus } from '../helpers/factories.ts';
 import { postOrder, sendJson } from '../helpers/http.ts';
 import { publishRaw, startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
-import { createButton, launchBrowser, openConsole, openPortal, type Portal } from '../helpers/portal.ts';
+import { launchBrowser, openConsole, openPortal, placeOrder, SCREENSHOTS } from '../helpers/portal.ts';
 
-// Screenshots for docs/ when asked for (UPDATE_SCREENSHOTS=1), else beside the other test artifacts: a test run
-// leaves the tree as it found it.
-const DOCS = new URL(
-  process.env.UPDATE_SCREENSHOTS ? '../../docs/' : '../../test-artifacts/',
-  import.meta.url,
-);
+const DOCS = SCREENSHOTS;
 
 let p: TestPipeline;
 let browser: Browser;
@@ -27,17 +22,6 @@ test.after.always(async () => {
   await browser?.close();
   await p?.stop();
 });
-
-/** Places an order of `quantity` through the customer's page; returns its id once the page confirms it. */
-async function placeOrder(portal: Portal, sku: string, quantity: number): Promise<string> {
-  const orderId = portal.page.locator('#confirmation:not([hidden]) #order-id');
-  const before = (await orderId.count()) ? await orderId.textContent() : null;
-  await portal.product(sku).locator('input').fill(String(quantity));
-  await createButton(portal.page).click();
-  if (before) await orderId.filter({ hasNotText: before }).waitFor();
-  else await orderId.waitFor();
-  return (await orderId.textContent()) ?? '';
-}
 
 async function adminSetStatus(orderId: string, body: Record<string, string>) {
   const res = await sendJson(
