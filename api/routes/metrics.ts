@@ -13,7 +13,7 @@ import {
   watchReadiness,
   watchWebhookDeliveries,
 } from '../../lib/metrics.ts';
-import { idempotencyEvents } from '../../orders/idempotency.ts';
+import { idempotencyEvents } from '../idempotency.ts';
 import { relayEvents } from '../../relay/outbox-relay.ts';
 import type { ApiDeps, ApiState } from '../context.ts';
 import { checkReadiness } from './public.ts';

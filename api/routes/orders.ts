@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import { IdempotencyKeyMissingError, NotFoundError, UnsupportedMediaTypeError } from '../../lib/errors.ts';
 import { createOrder } from '../../orders/create-order.ts';
-import { fingerprintRequest, parseIdempotencyKey, runIdempotent } from '../../orders/idempotency.ts';
+import { fingerprintRequest, parseIdempotencyKey, runIdempotent } from '../idempotency.ts';
 import { ORDER_STATUSES } from '../../orders/lifecycle.ts';
 import { listOrderEvents } from '../../orders/order-events.ts';
 import { findOrderForViewer, listOrders } from '../../orders/order-queries.ts';
