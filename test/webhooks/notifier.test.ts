@@ -100,6 +100,15 @@ test.serial('when two notifiers run side by side, then each delivery is sent exa
   t.teardown(() => receiver.stop());
   const customer = await p.token();
   const endpoint = await registerEndpoint(customer, receiver.url, ['order.created']);
+  const sent = [0, 0];
+
+  // Few slots each, so neither can take every delivery at once and both must claim side by side.
+  const services = { ...p.services, config: { ...p.config, WEBHOOK_CONCURRENCY: 5 } };
+  const notifiers = await Promise.all([startNotifier(services), startNotifier(services)]);
+  notifiers.forEach((n, i) => n.on('attempt', () => sent[i]++));
+  t.teardown(() => Promise.all(notifiers.map((n) => n.stop())));
+
+  // The deliveries come after both notifiers listen (their trigger wakes them), so every attempt is counted.
   const ids: { id: string }[] = await p
     .db('webhook_deliveries')
     .insert(
@@ -110,14 +119,6 @@ test.serial('when two notifiers run side by side, then each delivery is sent exa
       })),
     )
     .returning('id');
-  const sent = [0, 0];
-
-  // Few slots each, so neither can take every delivery at once and both must claim side by side.
-  const services = { ...p.services, config: { ...p.config, WEBHOOK_CONCURRENCY: 5 } };
-  const notifiers = await Promise.all([startNotifier(services), startNotifier(services)]);
-  notifiers.forEach((n, i) => n.on('attempt', () => sent[i]++));
-  t.teardown(() => Promise.all(notifiers.map((n) => n.stop())));
-
   await until(() => receiver.received.length >= 60, 'all 60 deliveries to arrive');
   await until(
     async () =>
