@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { AmqpClient } from './amqp/connection.ts';
 import { QUEUES, type QueueKey, type Topology } from './amqp/topology.ts';
 import type { Db } from './db.ts';
+import type { Logger } from './logger.ts';
 
 /**
  * The Prometheus metrics of a comanda process (docs/metrics.md describes each one, with a sample query).
@@ -344,6 +345,22 @@ export interface MetricsServer {
  * A minimal HTTP server answering `GET /metrics`, for processes without an HTTP API of their own (the worker,
  * the notifier). Port 0 picks a free port; the returned URL says which.
  */
+/**
+ * The metrics server of a process without an HTTP API of its own (worker, notifier, analytics): started only when
+ * METRICS_PORT is set, its address logged; `watch` then starts the gauges only that server reads.
+ */
+export async function serveMetricsIfConfigured(
+  config: { METRICS_PORT?: number | undefined; HOST: string },
+  logger: Logger,
+  watch: () => void = () => {},
+): Promise<MetricsServer | undefined> {
+  if (config.METRICS_PORT === undefined) return undefined;
+  const metrics = await serveMetrics({ port: config.METRICS_PORT, host: config.HOST });
+  watch();
+  logger.info({ url: metrics.url }, 'metrics listening');
+  return metrics;
+}
+
 export async function serveMetrics(options: { port: number; host: string }): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {

@@ -1,4 +1,4 @@
-import { observeWebhookAttempts, serveMetrics, watchWebhookDeliveries } from '../lib/metrics.ts';
+import { observeWebhookAttempts, serveMetricsIfConfigured, watchWebhookDeliveries } from '../lib/metrics.ts';
 import { runProcess } from '../lib/run-process.ts';
 import { closeServices, connectServices } from '../lib/services.ts';
 import { startNotifier } from './notifier.ts';
@@ -7,15 +7,9 @@ runProcess('notifier', async (config, logger) => {
   const services = await connectServices(config, logger, { name: 'comanda-notifier' });
   const notifier = await startNotifier(services);
   observeWebhookAttempts(notifier);
-  // Like the worker: a metrics server only when METRICS_PORT is set.
-  const metrics =
-    config.METRICS_PORT === undefined
-      ? undefined
-      : await serveMetrics({ port: config.METRICS_PORT, host: config.HOST });
-  if (metrics) {
+  const metrics = await serveMetricsIfConfigured(config, logger, () => {
     watchWebhookDeliveries(services.db);
-    logger.info({ url: metrics.url }, 'metrics listening');
-  }
+  });
   logger.info('notifier started');
   return {
     async stop() {

@@ -1,4 +1,4 @@
-import { serveMetrics, watchOutbox, watchQueues } from '../lib/metrics.ts';
+import { serveMetricsIfConfigured, watchOutbox, watchQueues } from '../lib/metrics.ts';
 import { runProcess } from '../lib/run-process.ts';
 import { closeServices, connectServices } from '../lib/services.ts';
 import { startWorker } from './worker.ts';
@@ -6,15 +6,10 @@ import { startWorker } from './worker.ts';
 runProcess('worker', async (config, logger) => {
   const services = await connectServices(config, logger, { name: 'comanda-worker' });
   const worker = startWorker(services);
-  const metrics =
-    config.METRICS_PORT === undefined
-      ? undefined
-      : await serveMetrics({ port: config.METRICS_PORT, host: config.HOST });
-  if (metrics) {
+  const metrics = await serveMetricsIfConfigured(config, logger, () => {
     watchQueues(services.amqp, services.topology);
     watchOutbox(services.db);
-    logger.info({ url: metrics.url }, 'metrics listening');
-  }
+  });
   return {
     async stop() {
       await worker.stop();
