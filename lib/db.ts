@@ -30,30 +30,48 @@ export interface DbOptions {
   settings?: Record<string, string>;
   /**
    * Sends each statement with parameters as a named prepared statement (named by a hash of its text), so
-   * PostgreSQL parses it once per connection and, after a few runs, reuses its plan: the order pipeline's big
-   * statements are the same text every time and their planning is a large share of their cost.
+   * PostgreSQL parses and plans it once per connection: the order pipeline's big statements are the same text
+   * every time and planning them was a large share of their cost.
    */
   prepare?: boolean;
 }
 
 /** A knex instance on PostgreSQL, with a statement timeout so no query holds a connection forever. */
 export function createDb(options: DbOptions): Db {
+  // A prepared statement is planned anew for each run while PostgreSQL judges a custom plan cheaper than the
+  // generic one, which it does for the pipeline's CTEs: their planning cost as much as running them. Their plans
+  // do not depend on the values (lookups by key), so prepared statements keep the generic plan.
+  const settings = options.prepare
+    ? { plan_cache_mode: 'force_generic_plan', ...options.settings }
+    : options.settings;
   const db = knex({
     client: 'pg',
     connection: {
       connectionString: options.url,
       application_name: options.applicationName ?? 'comanda',
       statement_timeout: options.statementTimeoutMs || undefined,
-      ...(options.settings && Object.keys(options.settings).length
+      ...(settings && Object.keys(settings).length
         ? {
-            options: Object.entries(options.settings)
+            options: Object.entries(settings)
               .map(([k, v]) => `-c ${k}=${v}`)
               .join(' '),
           }
         : {}),
       connectionTimeoutMillis: 5000,
     },
-    pool: { min: 0, max: options.poolMax, idleTimeoutMillis: 30_000 },
+    pool: {
+      min: 0,
+      max: options.poolMax,
+      idleTimeoutMillis: 30_000,
+      ...(options.prepare
+        ? {
+            afterCreate: (connection: Parameters<typeof nameStatements>[0], done: (err?: Error) => void) => {
+              nameStatements(connection);
+              done();
+            },
+          }
+        : {}),
+    },
     acquireConnectionTimeout: options.acquireTimeoutMs ?? 5000,
     log: {
       warn: (message: unknown) => options.logger?.warn({ knex: String(message) }, 'database warning'),
@@ -62,28 +80,29 @@ export function createDb(options: DbOptions): Db {
       debug: () => {},
     },
   });
-  if (options.prepare) prepareStatements(db);
   return db;
 }
 
-interface KnexQuery {
-  sql?: string;
-  bindings?: unknown[];
-  options?: Record<string, unknown>;
+interface PgQueryConfig {
+  text?: string;
+  values?: unknown[];
+  name?: string;
 }
 
 /**
  * Names every statement that has parameters (a single statement, so the extended protocol can prepare it) after
  * a hash of its text; node-postgres then prepares it once per connection and sends only Bind/Execute afterwards.
+ * Done on each connection rather than on knex's client, because knex runs a transaction's statements through a
+ * client object of its own that would bypass it.
  */
-function prepareStatements(db: Db): void {
-  const client = db.client as { _query(connection: unknown, obj: KnexQuery): Promise<unknown> };
-  const send = client._query.bind(client);
-  client._query = (connection, obj) => {
-    if (obj.sql && obj.bindings?.length && !obj.sql.includes(';') && !obj.options?.name) {
-      obj.options = { ...obj.options, name: `c_${createHash('sha1').update(obj.sql).digest('base64url')}` };
+function nameStatements(connection: { query: (...args: unknown[]) => unknown }): void {
+  const query = connection.query.bind(connection);
+  connection.query = (config: unknown, ...rest: unknown[]) => {
+    const c = config as PgQueryConfig | undefined;
+    if (c && typeof c === 'object' && c.text && c.values?.length && !c.name && !c.text.includes(';')) {
+      c.name = `c_${createHash('sha1').update(c.text).digest('base64url')}`;
     }
-    return send(connection, obj);
+    return query(config, ...rest);
   };
 }
 
