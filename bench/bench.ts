@@ -25,7 +25,8 @@ touched): the api as one process and the workers as others.
   --concurrency N     connections to the api, and clients of the closed-loop steps and limits (default 64)
   --workers LIST      worker processes for the end-to-end scenario, e.g. 1,2 to compare (default 1)
   --env KEY=VALUE     a setting for the api and workers (repeatable), e.g. --env DATABASE_POOL_MAX=20
-  --profile           run the api under node --cpu-prof and report where its time goes
+  --profile           run the api (with --start: every process, which inherit the supervisor's node options)
+                      under node --cpu-prof and report where the busiest one's time goes
   --start             benchmark \`npm start\` itself (the supervisor with its child processes, WORKERS as
                       configured) on a scratch database, instead of an api and workers started one by one
   --url URL           benchmark a pipeline already running there instead (it gets real orders)
@@ -150,7 +151,10 @@ async function main(): Promise<void> {
         databaseUrl: options['database-url'] as string | undefined,
       })
     : options.start
-      ? await startSupervisedPipeline({ overrides })
+      ? await startSupervisedPipeline({
+          overrides,
+          nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : undefined,
+        })
       : await startOwnPipeline({
           workers: settings.workers[0],
           overrides,

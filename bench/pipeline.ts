@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig, type Config } from '../lib/config.ts';
+import { defaultDatabaseUrl, loadConfig, type Config } from '../lib/config.ts';
 import { createDb, dropDatabase, migrateLatest, type Db } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { connectServices, destroyScratchRun } from '../lib/services.ts';
@@ -35,7 +35,7 @@ export interface Target {
 /** Settings of the machine's services, from the environment as the processes read them (host and credentials). */
 function serviceUrls() {
   return {
-    postgres: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    postgres: process.env.DATABASE_URL || defaultDatabaseUrl(),
     amqp: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
     redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   };

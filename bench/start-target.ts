@@ -17,6 +17,8 @@ import { freePort, ROOT, type BenchProcess } from './processes.ts';
  */
 export async function startSupervisedPipeline(options: {
   overrides: Record<string, string>;
+  /** Node options of the supervisor, which its children inherit (e.g. --cpu-prof). */
+  nodeArgs?: string[] | undefined;
 }): Promise<Target> {
   const apiPort = await freePort();
   const metricsBase = await freePort();
@@ -35,11 +37,15 @@ export async function startSupervisedPipeline(options: {
   const productIds = await seedProducts(services.db);
 
   const log = createWriteStream(path.join(logDir, 'npm-start.log'));
-  const supervisor = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const supervisor = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--import', 'tsx', 'scripts/start.ts'],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   supervisor.stderr.pipe(log);
   const exited = once(supervisor, 'exit').then(([code]) => code as number | null);
   const children = new Map<string, BenchProcess>();

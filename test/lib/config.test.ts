@@ -3,18 +3,23 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import amqp from 'amqplib';
 import { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { ConfigError, defaultDatabaseUrl, loadConfig } from '../../lib/config.ts';
 import { buildProduct } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
 import { baseUrls, isolatedEnv, startPipeline } from '../helpers/pipeline.ts';
 
 const run = promisify(execFile);
 
+test("when PostgreSQL's local socket exists, then the default database is reached through it, else over TCP on 127.0.0.1", (t) => {
+  t.is(defaultDatabaseUrl(true), 'postgres://postgres@%2Fvar%2Frun%2Fpostgresql/comanda');
+  t.is(defaultDatabaseUrl(false), 'postgres://postgres@127.0.0.1:5432/comanda');
+});
+
 test('when the environment is empty, then the defaults point at the local services', (t) => {
   const config = loadConfig({});
 
   t.is(config.PORT, 3000);
-  t.is(config.DATABASE_URL, 'postgres://postgres@127.0.0.1:5432/comanda');
+  t.is(config.DATABASE_URL, defaultDatabaseUrl());
   t.is(config.AMQP_URL, 'amqp://guest:guest@127.0.0.1:5672');
   t.is(config.REDIS_URL, 'redis://127.0.0.1:6379');
   t.true(config.DEMO_LOGIN);
