@@ -20,6 +20,17 @@ export interface FeedSubscriber {
   close(): void;
 }
 
+/**
+ * Every event exchange (orders, and whatever else a component publishes, such as stock): the order feeds wake on
+ * what concerns them, the operators' feed on everything. Commands and dead letters are not events.
+ */
+const EVENT_EXCHANGES = (Object.keys(EXCHANGES) as ExchangeKey[]).filter(
+  (key) => key !== 'orderCommands' && key !== 'deadLetter',
+);
+
+/** How long the event exchanges stay bound after the last feed closed. */
+const UNBIND_AFTER_MS = 10_000;
+
 /** A message that was dead-lettered, as the listener heard of it. */
 export interface DeadLetterHeard {
   messageId: string;
@@ -35,10 +46,21 @@ export interface DeadLetterHeard {
  * nothing: the trace in PostgreSQL is the truth, and every feed re-reads it on each wake-up). After a reconnect
  * every feed is woken, since messages published while the queue did not exist are gone. The same queue is bound to
  * the dead-letter exchange, so operators' feeds hear of each dead-lettered message (`onDeadLetter` records it).
+ *
+ * The event exchanges are bound only while a feed is open on this instance: every order makes about five event
+ * messages, and routing them to an instance nobody watches would cost the broker and the API a delivery each. A
+ * feed opened before the binding is in place is woken once it is (it re-reads from its cursor, so nothing in
+ * between is missed); the binding is dropped when the last feed has been closed for UNBIND_AFTER_MS.
  */
 export class StatusListener implements AmqpAttachment {
   readonly name = 'status-listener';
   private channel: Channel | undefined;
+  private queue: string | undefined;
+  /** Whether the event exchanges are bound to the queue of the current channel. */
+  private eventsBound = false;
+  /** Bindings change one at a time, in the order asked. */
+  private bindings: Promise<void> = Promise.resolve();
+  private unbindTimer: NodeJS.Timeout | undefined;
   private readonly subscribers = new Set<FeedSubscriber>();
   private readonly byOrder = new Map<string, Set<FeedSubscriber>>();
   private readonly byCustomer = new Map<string, Set<FeedSubscriber>>();
@@ -66,30 +88,65 @@ export class StatusListener implements AmqpAttachment {
     return this.subscribers.size;
   }
 
+  /** Whether the event exchanges are bound right now (only while a feed is open). */
+  get followingEvents(): boolean {
+    return this.eventsBound;
+  }
+
   async attach(model: ChannelModel) {
     const ch = await model.createChannel();
-    // Every event exchange (orders, and whatever else a component publishes, such as stock): the order feeds
-    // wake on what concerns them, the operators' feed on everything. Commands and dead letters are not events.
-    const events = (Object.keys(EXCHANGES) as ExchangeKey[]).filter(
-      (key) => key !== 'orderCommands' && key !== 'deadLetter',
-    );
-    const queue = await this.topology.assertListenerQueue(ch, 'api.order-status', events);
+    const queue = await this.topology.assertListenerQueue(ch, 'api.order-status', []);
     for (const key of Object.keys(QUEUES) as QueueKey[]) {
       await ch.bindQueue(queue, this.topology.exchange('deadLetter'), this.topology.queue(key));
     }
     await ch.consume(queue, (msg) => msg && this.dispatch(msg), { noAck: true });
     this.channel = ch;
+    this.queue = queue;
+    this.eventsBound = false;
     ch.once('close', () => {
-      if (this.channel === ch) this.channel = undefined;
+      if (this.channel === ch) this.lost();
     });
-    for (const s of this.subscribers) s.notify();
+    this.reconcile();
     return [ch];
   }
 
   detach(): void {
     const ch = this.channel;
-    this.channel = undefined;
+    this.lost();
     ch?.close().catch(() => {});
+  }
+
+  private lost(): void {
+    this.channel = undefined;
+    this.queue = undefined;
+    this.eventsBound = false;
+  }
+
+  /**
+   * Binds the event exchanges when feeds are open and they are not bound, unbinds them when no feed is open;
+   * feeds are woken after a binding, since what happened before it reached no queue of this instance.
+   */
+  private reconcile(): void {
+    this.bindings = this.bindings
+      .then(async () => {
+        const ch = this.channel;
+        const queue = this.queue;
+        if (!ch || !queue) return;
+        const wanted = this.subscribers.size > 0;
+        if (wanted === this.eventsBound) return;
+        for (const key of EVENT_EXCHANGES) {
+          const exchange = this.topology.exchange(key);
+          if (wanted) await ch.bindQueue(queue, exchange, '');
+          else await ch.unbindQueue(queue, exchange, '');
+        }
+        if (this.channel !== ch) return;
+        this.eventsBound = wanted;
+        if (wanted) for (const s of this.subscribers) s.notify();
+      })
+      .catch((err: unknown) => {
+        // The channel is gone; the next attach binds again if feeds are open.
+        this.logger.warn({ err }, 'could not change the live feeds binding');
+      });
   }
 
   /** Registers a feed; returns the function that unregisters it. */
@@ -99,17 +156,25 @@ export class StatusListener implements AmqpAttachment {
     if (s.customerId) addTo(this.byCustomer, s.customerId, s);
     if (s.allOrders) this.everything.add(s);
     if (s.operations) this.operators.add(s);
+    clearTimeout(this.unbindTimer);
+    if (!this.eventsBound) this.reconcile();
     return () => {
       this.operators.delete(s);
       this.subscribers.delete(s);
       if (s.orderId) removeFrom(this.byOrder, s.orderId, s);
       if (s.customerId) removeFrom(this.byCustomer, s.customerId, s);
       this.everything.delete(s);
+      if (this.subscribers.size === 0) {
+        // A page that reloads opens its feed again at once: keep the binding for a moment.
+        clearTimeout(this.unbindTimer);
+        this.unbindTimer = setTimeout(() => this.reconcile(), UNBIND_AFTER_MS).unref();
+      }
     };
   }
 
   /** Stops listening and ends every open feed, so the HTTP server can close. */
   stop(): void {
+    clearTimeout(this.unbindTimer);
     this.client.remove(this);
     for (const s of [...this.subscribers]) s.close();
   }

@@ -200,6 +200,30 @@ test('when an API instance loses RabbitMQ while an order changes, then its open 
   t.true(events.every((e) => e.json.order_id === order.id));
 });
 
+test('when no feed is open on an API instance, then it follows no order events; once one opens, it follows them and the feed sees the order through', async (t) => {
+  const services = await connectServices(p.config, createLogger({ level: 'silent' }));
+  const second = await startApi(services, { port: 0 });
+  t.teardown(async () => {
+    await second.stop();
+    await closeServices(services);
+  });
+  await until(() => second.statusListener.listening, 'the second listener to bind its queue');
+  t.false(second.statusListener.followingEvents, 'nobody watches: no order event is routed to it');
+
+  const token = await p.token();
+  const stream = await openStream(`${second.url}/orders/stream?access_token=${token}`);
+  t.teardown(() => stream.close());
+  await until(() => second.statusListener.followingEvents, 'the listener to follow the order events');
+  const order = await confirmedOrder(token);
+  const events = await stream.take(3);
+
+  t.deepEqual(
+    events.map((e) => e.json.to_status),
+    ['RECEIVED', 'INVENTORY_RESERVED', 'CONFIRMED'],
+  );
+  t.true(events.every((e) => e.json.order_id === order.id));
+});
+
 test('when Last-Event-ID is not an event id, then the answer is a 422 naming it', async (t) => {
   const token = await p.token();
   const order = await confirmedOrder(token);
