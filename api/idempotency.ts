@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Db, Tx } from '../lib/db.ts';
 import {
@@ -79,6 +79,7 @@ interface KeyRow {
   response_status: number;
   response_body: unknown;
   response_headers: Record<string, string> | null;
+  expires_in_ms: number;
 }
 
 interface CachedEntry {
@@ -90,9 +91,10 @@ interface CachedEntry {
 
 /**
  * Runs `work` at most once per (principal, key), however many times and however concurrently the request
- * comes. PostgreSQL is the truth: a transaction-scoped advisory lock on the key serialises attempts, the
- * stored response is written in the same transaction as the work, and a failure before commit stores nothing.
- * Redis is only a fast path (an in-flight lock and a replay cache); when it is down the same guarantees hold.
+ * comes. PostgreSQL is the truth: a transaction-scoped advisory lock on the key serialises attempts (a second
+ * attempt while the first is in flight is refused at once), the stored response is written in the same
+ * transaction as the work, and a failure before commit stores nothing. Redis is only a replay cache; when it is
+ * down the same guarantees hold.
  */
 export async function runIdempotent(
   deps: IdempotencyDeps,
@@ -119,37 +121,29 @@ export const idempotencyEvents = new EventEmitter<{ outcome: [IdempotencyOutcome
 /** A concurrent request stored the same key between our snapshot and our insert: run again to replay it. */
 class KeyStoredMeanwhile extends Error {}
 
+/**
+ * A key's first request costs one Redis round trip (a cache miss); the response is cached when it is first
+ * replayed, so a retry storm reaches PostgreSQL once and Redis after that. Caching every first response, and
+ * holding a Redis in-flight lock beside PostgreSQL's, cost a second round trip on every order for requests that
+ * are almost never retried (docs/performance.md).
+ */
 async function runOnce(
   deps: IdempotencyDeps,
   request: IdempotentRequest,
   work: (tx: Tx) => Promise<StoredResponse>,
 ): Promise<IdempotentResult> {
   const cacheKey = `idem:${createHash('sha256').update(request.principal).digest('base64url')}:${request.key}`;
-  const lockToken = randomUUID();
-  const fast = await cacheLookup(deps, cacheKey, lockToken);
-  if (fast.cached) {
-    if (fast.locked) await cacheRelease(deps, cacheKey, lockToken, undefined);
-    return replay(request, fast.cached);
-  }
-  if (fast.locked === false) {
-    throw new IdempotencyKeyInFlightError(
-      'Another request with this Idempotency-Key is in progress; retry shortly',
-    );
-  }
-  let entry: CachedEntry | undefined;
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const outcome = await deps.db.transaction((tx) => storeOnce(deps, tx, request, work));
-        entry = outcome.entry;
-        if (!outcome.stored) return replay(request, outcome.entry);
-        return { ...outcome.entry, replayed: false };
-      } catch (err) {
-        if (!(err instanceof KeyStoredMeanwhile) || attempt >= 3) throw err;
-      }
+  const cached = await cacheLookup(deps, cacheKey);
+  if (cached) return replay(request, cached);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const outcome = await deps.db.transaction((tx) => storeOnce(deps, tx, request, work));
+      if (outcome.stored) return { ...outcome.entry, replayed: false };
+      await cacheStore(deps, cacheKey, outcome.entry, outcome.expiresInMs ?? 0);
+      return replay(request, outcome.entry);
+    } catch (err) {
+      if (!(err instanceof KeyStoredMeanwhile) || attempt >= 3) throw err;
     }
-  } finally {
-    if (fast.locked || entry) await cacheRelease(deps, cacheKey, fast.locked ? lockToken : undefined, entry);
   }
 }
 
@@ -163,11 +157,12 @@ async function storeOnce(
   tx: Tx,
   request: IdempotentRequest,
   work: (tx: Tx) => Promise<StoredResponse>,
-): Promise<{ stored: boolean; entry: CachedEntry }> {
+): Promise<{ stored: boolean; entry: CachedEntry; expiresInMs?: number }> {
   const { rows } = await tx.raw<{ rows: { ok: boolean; existing: KeyRow | null }[] }>(
     `select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok,
             (select json_build_object('fingerprint', fingerprint, 'response_status', response_status,
-                                      'response_body', response_body, 'response_headers', response_headers)
+                                      'response_body', response_body, 'response_headers', response_headers,
+                                      'expires_in_ms', floor(extract(epoch from expires_at - now()) * 1000))
                from idempotency_keys
               where principal = ? and key = ? and expires_at > now()) as existing`,
     [JSON.stringify([request.principal, request.key]), request.principal, request.key],
@@ -181,6 +176,7 @@ async function storeOnce(
   if (existing) {
     return {
       stored: false,
+      expiresInMs: existing.expires_in_ms,
       entry: {
         fingerprint: existing.fingerprint,
         status: existing.response_status,
@@ -222,43 +218,27 @@ function replay(request: IdempotentRequest, entry: CachedEntry): IdempotentResul
 
 // Redis helpers: every failure means "no fast path", never an error for the client.
 
-/**
- * One round trip: the cached response if there is one, and the in-flight lock. `locked` is true when we hold the
- * lock, false when another request does, undefined when Redis cannot say (PostgreSQL decides then).
- */
-async function cacheLookup(
-  deps: IdempotencyDeps,
-  key: string,
-  token: string,
-): Promise<{ cached?: CachedEntry | undefined; locked: boolean | undefined }> {
+async function cacheLookup(deps: IdempotencyDeps, key: string): Promise<CachedEntry | undefined> {
   try {
-    const replies = await deps.redis.pipeline().get(key).set(`${key}:lock`, token, 'PX', 5_000, 'NX').exec();
-    const [getReply, lockReply] = replies ?? [];
-    if (getReply?.[0] || lockReply?.[0]) return { locked: undefined };
-    const raw = getReply?.[1] as string | null;
-    return { cached: raw ? (JSON.parse(raw) as CachedEntry) : undefined, locked: lockReply?.[1] === 'OK' };
+    const raw = await deps.redis.get(key);
+    return raw ? (JSON.parse(raw) as CachedEntry) : undefined;
   } catch (err) {
     deps.logger.debug({ err }, 'idempotency cache unavailable');
-    return { locked: undefined };
+    return undefined;
   }
 }
 
-const UNLOCK_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-
-/** One round trip: cache the stored response and drop our lock. */
-async function cacheRelease(
+async function cacheStore(
   deps: IdempotencyDeps,
   key: string,
-  lockToken: string | undefined,
-  entry: CachedEntry | undefined,
+  entry: CachedEntry,
+  expiresInMs: number,
 ): Promise<void> {
+  // Cached for a minute less than the key has left in PostgreSQL, so an expired key is never replayed from Redis.
+  const ttlMs = expiresInMs - 60_000;
+  if (ttlMs <= 0) return;
   try {
-    const pipeline = deps.redis.pipeline();
-    // Cached for less than the key lives in PostgreSQL, so an expired key is never replayed from Redis.
-    if (entry)
-      pipeline.set(key, JSON.stringify(entry), 'PX', Math.max(1, deps.ttlHours * 3_600_000 - 60_000));
-    if (lockToken) pipeline.eval(UNLOCK_SCRIPT, 1, `${key}:lock`, lockToken);
-    await pipeline.exec();
+    await deps.redis.set(key, JSON.stringify(entry), 'PX', ttlMs);
   } catch (err) {
     deps.logger.debug({ err }, 'idempotency cache unavailable');
   }

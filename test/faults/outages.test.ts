@@ -147,6 +147,7 @@ test.serial(
       );
       const later = randomUUID();
       await postOrder(p.url, token, body, { key: later });
+      await postOrder(p.url, token, body, { key: later });
       const cached = await p.services.redis.keys(`${p.config.REDIS_KEY_PREFIX}idem:*:${later}`);
       t.is(cached.length, 1, 'the replay cache is written again');
     } finally {

@@ -118,7 +118,10 @@ test('when REDIS_URL names a database index, then the fast path writes to that d
   const direct = new Redis(url);
   try {
     const product = await buildProduct(p.db);
-    await postOrder(p.url, await p.token(), { items: [{ product_id: product.id, quantity: 1 }] });
+    const token = await p.token();
+    const body = { items: [{ product_id: product.id, quantity: 1 }] };
+    await postOrder(p.url, token, body, { key: 'once' });
+    await postOrder(p.url, token, body, { key: 'once' });
 
     const keys = await direct.keys(`${p.config.REDIS_KEY_PREFIX}idem:*`);
     t.is(keys.length, 1);

@@ -64,6 +64,24 @@ test('when the replay cache in Redis is gone, then PostgreSQL still replays the 
   t.is(await ordersOf('demo:no-cache'), 1);
 });
 
+test('when a stored response is replayed, then it is cached in Redis for less time than the key has left, and the first request caches nothing', async (t) => {
+  const token = await p.token('cached');
+  const key = randomUUID();
+  const cacheKeys = () => p.services.redis.keys(`${p.config.REDIS_KEY_PREFIX}idem:*:${key}`);
+
+  await postOrder(p.url, token, body(), { key });
+  t.deepEqual(await cacheKeys(), [], 'a first request costs Redis one read, no write');
+  await postOrder(p.url, token, body(), { key });
+  const [cached] = await cacheKeys();
+  const third = await postOrder(p.url, token, body(), { key });
+
+  t.truthy(cached);
+  const ttl = await p.services.redis.pttl(cached.slice(p.config.REDIS_KEY_PREFIX.length));
+  t.true(ttl > 0 && ttl <= p.config.IDEMPOTENCY_TTL_HOURS * 3_600_000 - 60_000, `ttl ${ttl}`);
+  t.is(third.headers.get('idempotent-replayed'), 'true');
+  t.is(await ordersOf('demo:cached'), 1);
+});
+
 test('when the JSON keys come in another order, then it is the same request and is replayed', async (t) => {
   const token = await p.token();
   const key = randomUUID();
