@@ -244,7 +244,7 @@ export class Scenarios {
           }),
         () => {},
       );
-    }, 500);
+    }, 1000); // each sample renders every process's metrics: CPU charged to the orders being measured
     const usageBefore = this.usageMark();
     const countersBefore = await this.counters();
     let post: LoadResult;
