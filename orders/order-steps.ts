@@ -53,14 +53,29 @@ export async function lockOrderWith<T extends Record<string, unknown>>(
   orderId: string,
   extras: Record<keyof T & string, string>,
 ): Promise<(OrderRow & T) | undefined> {
+  return (await lockOrdersWith<T>(tx, [orderId], extras)).get(orderId);
+}
+
+/**
+ * lockOrderWith for a batch of orders, in one statement: the orders are locked in id order (two batches cannot
+ * deadlock on them), each followed by its extras. Orders that do not exist are absent from the map.
+ */
+export async function lockOrdersWith<T extends Record<string, unknown>>(
+  tx: Tx,
+  orderIds: string[],
+  extras: Record<keyof T & string, string>,
+): Promise<Map<string, OrderRow & T>> {
   const columns = Object.entries(extras)
     .map(([name, sql]) => `${sql} as "${name}"`)
     .join(', ');
   const { rows } = await tx.raw<{ rows: (OrderRow & T)[] }>(
-    `with o as (select * from orders where id = ? for no key update) select o.*, ${columns} from o`,
-    [orderId],
+    orderIds.length === 1
+      ? `with o as (select * from orders where id = ? for no key update) select o.*, ${columns} from o`
+      : `with o as (select * from orders where id = any(?::uuid[]) order by id for no key update)
+         select o.*, ${columns} from o order by o.id`,
+    [orderIds.length === 1 ? orderIds[0] : orderIds],
   );
-  return rows[0];
+  return new Map(rows.map((r) => [r.id, r]));
 }
 
 /**

@@ -7,7 +7,7 @@ import { orderOutboxRow, type RefundRequestedData } from './messages.ts';
 import type { OrderRow } from './order-queries.ts';
 import {
   lockOrder,
-  lockOrderWith,
+  lockOrdersWith,
   noteStep,
   ORDER_COMMANDS_CONSUMER,
   ORDER_CREATED_CONSUMER,
@@ -31,25 +31,40 @@ async function lockPayment(tx: Tx, orderId: string): Promise<PaymentRow | undefi
   return tx<PaymentRow>('payments').where({ order_id: orderId }).forNoKeyUpdate().first();
 }
 
+/** A reserved order to charge with the card it was posted with. */
+export interface OrderToCharge {
+  order: OrderRow;
+  token: string | null;
+  ctx: StepContext;
+}
+
 /**
- * Charges a reserved order with the card it was posted with. The provider call runs outside any transaction
- * (it must not hold row locks), keyed by the order so a retried charge is the same charge; then the outcome is
- * settled under the order's lock.
+ * Charges reserved orders with the cards they were posted with. The provider calls run outside any transaction
+ * (they must not hold row locks), each keyed by its order so a retried charge is the same charge; then the
+ * outcomes are settled under the orders' locks, in one transaction for the batch.
  */
-export async function chargeOrder(
-  deps: OrderDeps,
-  order: OrderRow,
-  payment: { token: string | null },
-  ctx: StepContext,
-): Promise<OrderStatus> {
-  const result = await deps.payments.charge({
-    idempotencyKey: `order:${order.id}`,
-    amount: order.total,
-    currency: order.currency,
-    token: payment.token,
-  });
+export async function chargeOrders(deps: OrderDeps, charges: OrderToCharge[]): Promise<OrderStatus[]> {
+  const results = await Promise.all(
+    charges.map(({ order, token }) =>
+      deps.payments.charge({
+        idempotencyKey: `order:${order.id}`,
+        amount: order.total,
+        currency: order.currency,
+        token,
+      }),
+    ),
+  );
   return deps.db.transaction((tx) =>
-    settleCharge(deps, tx, order.id, result, { ...ctx, inbox: ORDER_CREATED_CONSUMER }, null),
+    settleCharges(
+      deps,
+      tx,
+      charges.map(({ order, ctx }, i) => ({
+        orderId: order.id,
+        result: results[i],
+        ctx: { ...ctx, inbox: ORDER_CREATED_CONSUMER },
+        requestId: null,
+      })),
+    ),
   );
 }
 
@@ -93,13 +108,51 @@ export async function payOrder(
     currency: claimed.currency,
     token,
   });
-  return deps.db.transaction((tx) =>
-    settleCharge(deps, tx, orderId, result, { ...ctx, inbox: ORDER_COMMANDS_CONSUMER }, ctx.messageId),
+  const [status] = await deps.db.transaction((tx) =>
+    settleCharges(deps, tx, [
+      { orderId, result, ctx: { ...ctx, inbox: ORDER_COMMANDS_CONSUMER }, requestId: ctx.messageId },
+    ]),
   );
+  return status;
+}
+
+/** A charge's outcome to record; `requestId` names the payment request of a pay-later order, else null. */
+interface ChargeOutcome {
+  orderId: string;
+  result: ChargeResult;
+  ctx: StepContext;
+  requestId: string | null;
+}
+
+type LockedForSettling = OrderRow & { payment: PaymentRow | null; stock_locked: number };
+
+/**
+ * Records charges' outcomes under their orders' locks: the orders, their payments and their reserved stock,
+ * locked in that order, in one round trip for the batch; then one statement per order.
+ */
+async function settleCharges(deps: OrderDeps, tx: Tx, outcomes: ChargeOutcome[]): Promise<OrderStatus[]> {
+  const locked = await lockOrdersWith<{ payment: PaymentRow | null; stock_locked: number }>(
+    tx,
+    outcomes.map((o) => o.orderId),
+    {
+      payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
+      stock_locked: RESERVED_STOCK_LOCK_SQL, // counted only so the subquery runs: its rows stay locked until commit
+    },
+  );
+  const statuses: OrderStatus[] = [];
+  for (const outcome of outcomes) {
+    const row = locked.get(outcome.orderId);
+    if (!row) throw new PermanentMessageError(`Order ${outcome.orderId} does not exist`);
+    const status = await settleCharge(deps, tx, row, outcome);
+    // The same order twice in a batch: the second finds it settled.
+    locked.set(outcome.orderId, { ...row, status, payment: null });
+    statuses.push(status);
+  }
+  return statuses;
 }
 
 /**
- * Records a charge's outcome under the order's lock. A reserved (or waiting) order is confirmed with its stock
+ * Records a charge's outcome for a locked order. A reserved (or waiting) order is confirmed with its stock
  * committed, or rejected with its stock released (a pay-later order instead keeps waiting, the declined attempt
  * in its trace). An order cancelled while the charge was in flight keeps no money: a captured charge is recorded
  * and its refund requested in the same transaction. Anything else means this outcome was settled already.
@@ -107,19 +160,11 @@ export async function payOrder(
 async function settleCharge(
   deps: OrderDeps,
   tx: Tx,
-  orderId: string,
-  result: ChargeResult,
-  ctx: StepContext,
-  requestId: string | null,
+  locked: LockedForSettling,
+  { orderId, result, ctx, requestId }: ChargeOutcome,
 ): Promise<OrderStatus> {
-  // The order, its payment and its reserved stock, locked in that order, in one round trip.
-  const locked = await lockOrderWith<{ payment: PaymentRow | null; stock_locked: number }>(tx, orderId, {
-    payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
-    stock_locked: RESERVED_STOCK_LOCK_SQL,
-  });
-  if (!locked) throw new PermanentMessageError(`Order ${orderId} does not exist`);
   const { payment, stock_locked, ...order } = locked;
-  void stock_locked; // counted only so the subquery runs: its rows stay locked until commit
+  void stock_locked;
   if (!payment || (requestId && payment.request_id !== requestId)) return order.status;
   const captured = result.status === 'captured';
   const paymentUpdate = tx('payments')
