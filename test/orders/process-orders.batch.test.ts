@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { PermanentMessageError } from '../../lib/errors.ts';
+import type { OrderDeps } from '../../orders/order-steps.ts';
+import { SimulatedPaymentGateway } from '../../orders/payment-gateway.ts';
+import { processOrders, type OrderJob } from '../../orders/process-order.ts';
+import { webhookDeliveriesHook } from '../../webhooks/deliveries.ts';
+import { buildProduct, stockOf } from '../helpers/factories.ts';
+import { postOrder } from '../helpers/http.ts';
+import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
+
+// No worker: the tests hand the RECEIVED orders to processOrders themselves, as a worker's batch.
+let p: TestPipeline;
+let deps: OrderDeps;
+test.before(async () => {
+  p = await startPipeline({}, { worker: false });
+  deps = {
+    db: p.db,
+    hooks: [webhookDeliveriesHook],
+    payments: new SimulatedPaymentGateway({ declineAbove: 1e9, latencyMs: 0 }),
+    paymentWindowS: 900,
+  };
+});
+test.after.always(async () => {
+  await p?.stop();
+});
+
+async function receivedOrders(n: number, items: { product_id: string; quantity: number }[]) {
+  const token = await p.token();
+  const responses = await Promise.all(Array.from({ length: n }, () => postOrder(p.url, token, { items })));
+  return responses.map((r) => r.body.id as string);
+}
+
+const job = (orderId: string): OrderJob => ({
+  orderId,
+  ctx: { messageId: randomUUID(), correlationId: randomUUID() },
+});
+
+test('when a batch of orders shares a product with little stock, then as many are confirmed as there was stock, the rest are rejected, and each has its own trace', async (t) => {
+  const scarce = await buildProduct(p.db, { stock_available: 5 });
+  const ids = await receivedOrders(8, [{ product_id: scarce.id, quantity: 2 }]);
+
+  const statuses = await processOrders(deps, ids.map(job));
+
+  t.deepEqual(statuses.filter((s) => s === 'CONFIRMED').length, 2);
+  t.deepEqual(statuses.filter((s) => s === 'REJECTED').length, 6);
+  t.deepEqual(await stockOf(p.db, scarce.id), { available: 1, reserved: 0 });
+  for (const [i, id] of ids.entries()) {
+    const order = await p.db('orders').where({ id }).first();
+    t.is(order.status, statuses[i]);
+    const steps = await p.db('order_events').where({ order_id: id }).orderBy('id').pluck('to_status');
+    t.deepEqual(
+      steps,
+      statuses[i] === 'CONFIRMED'
+        ? ['RECEIVED', 'INVENTORY_RESERVED', 'CONFIRMED']
+        : ['RECEIVED', 'REJECTED'],
+    );
+  }
+});
+
+test('when the same order is twice in one batch, then it is reserved and charged once', async (t) => {
+  const product = await buildProduct(p.db, { stock_available: 10 });
+  const [id] = await receivedOrders(1, [{ product_id: product.id, quantity: 3 }]);
+  const first = job(id);
+
+  const statuses = await processOrders(deps, [first, { ...first }]);
+
+  t.deepEqual(statuses, ['CONFIRMED', 'CONFIRMED']);
+  t.deepEqual(await stockOf(p.db, product.id), { available: 7, reserved: 0 });
+  t.is((await p.db('payments').where({ order_id: id })).length, 1);
+  t.is((await p.db('inventory_reservations').where({ order_id: id })).length, 1);
+  t.is((await p.db('order_events').where({ order_id: id })).length, 3);
+});
+
+test('when a batch names an order that does not exist, then nothing of the batch is written and the failure is permanent', async (t) => {
+  const product = await buildProduct(p.db, { stock_available: 10 });
+  const [id] = await receivedOrders(1, [{ product_id: product.id, quantity: 1 }]);
+
+  const err = await t.throwsAsync(processOrders(deps, [job(id), job(randomUUID())]));
+
+  t.true(err instanceof PermanentMessageError);
+  t.is((await p.db('orders').where({ id }).first()).status, 'RECEIVED');
+  t.deepEqual(await stockOf(p.db, product.id), { available: 10, reserved: 0 });
+});
