@@ -21,6 +21,8 @@ export const ANALYTICS_QUEUES = [
 
 export interface RunningAnalytics {
   consumers: QueueConsumer[];
+  /** The one batcher the consumers share: at most one analytics transaction at a time in this process. */
+  batcher: MessageBatcher;
   /** Whether every queue is being consumed. */
   readonly consuming: boolean;
   stop(): Promise<void>;
@@ -68,6 +70,7 @@ export function startAnalytics(services: Services): RunningAnalytics {
 
   return {
     consumers,
+    batcher,
     get consuming() {
       return consumers.every((c) => c.consuming);
     },

@@ -35,12 +35,17 @@ interface Delivery {
  * single-message handler, so a poison message fails alone and the rest still get through.
  */
 export class MessageBatcher {
-  private readonly pending: Delivery[] = [];
+  private readonly waiting: Delivery[] = [];
   private running = false;
   private readonly maxBatch: number;
 
   constructor(private readonly options: BatcherOptions) {
     this.maxBatch = options.maxBatch ?? 500;
+  }
+
+  /** Deliveries waiting for the next batch. */
+  get pending(): number {
+    return this.waiting.length;
   }
 
   /**
@@ -49,7 +54,7 @@ export class MessageBatcher {
    */
   submit(message: IncomingMessage, alone: MessageHandler): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ message, alone, resolve, reject });
+      this.waiting.push({ message, alone, resolve, reject });
       if (this.running) return;
       this.running = true;
       // After the current turn: deliveries dispatched together from one network read go in one batch.
@@ -59,7 +64,7 @@ export class MessageBatcher {
 
   private async drain(): Promise<void> {
     try {
-      while (this.pending.length) await this.run(this.pending.splice(0, this.maxBatch));
+      while (this.waiting.length) await this.run(this.waiting.splice(0, this.maxBatch));
     } finally {
       this.running = false;
     }
