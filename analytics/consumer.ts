@@ -42,11 +42,11 @@ export function startAnalytics(services: Services): RunningAnalytics {
   const notifier = notifyThrottled(db, 200, (err) =>
     logger.warn({ err }, 'could not tell the API instances that figures changed'),
   );
-  const count = async (messages: CountedMessage[]) => {
-    if (await countMessages(messages, db, lag, logger)) notifier.changed();
+  const count = async (messages: IncomingMessage[]) => {
+    if (await countMessages(messages.map(readMessage), db, lag, logger)) notifier.changed();
   };
   const batcher = new MessageBatcher({
-    handler: (messages) => count(messages.map(readMessage)),
+    handler: count,
     failsEveryMessage: isTransientDbError,
     logger,
   });
@@ -55,7 +55,7 @@ export function startAnalytics(services: Services): RunningAnalytics {
     const consumer = new QueueConsumer(amqp, topology, {
       queue,
       prefetch: config.AMQP_PREFETCH,
-      handler: (message) => count([readMessage(message)]),
+      handler: (message) => count([message]),
       batcher,
       logger,
     });

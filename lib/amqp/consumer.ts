@@ -59,8 +59,8 @@ export function isRecoverable(err: unknown): boolean {
  * committed), or in batch mode after its batch (or, when that failed, the message alone) was handled. A transient
  * failure goes to the next delay queue of the topology's retry schedule, which hands it back to the queue when its
  * time is up — no hot requeue loop; a permanent failure, or a transient one past the schedule, goes to the
- * dead-letter queue with the reason in a header. A message that kills its process before
- * it is settled is redelivered, and the quorum queue's delivery limit dead-letters it if that keeps happening.
+ * dead-letter queue with the reason in a header. A message that kills its process before it is settled is
+ * redelivered, and the quorum queue's delivery limit dead-letters it if that keeps happening.
  */
 export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> implements AmqpAttachment {
   readonly name: string;
