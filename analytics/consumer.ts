@@ -1,3 +1,4 @@
+import { MessageBatcher } from '../lib/amqp/batcher.ts';
 import { QueueConsumer, type IncomingMessage } from '../lib/amqp/consumer.ts';
 import { QUEUES, type QueueKey } from '../lib/amqp/topology.ts';
 import { isTransientDbError } from '../lib/db.ts';
@@ -9,7 +10,7 @@ import type { Services } from '../lib/services.ts';
 import { ORDER_EXCHANGE_TYPES } from '../orders/messages.ts';
 import { factOfEnvelope } from './facts.ts';
 import { watchAnalyticsLag, type LagTracker } from './lag.ts';
-import { countFact, notifyThrottled } from './store.ts';
+import { countFacts, notifyThrottled, type CountedMessage } from './store.ts';
 
 /** The analytics queues: one on each order fanout exchange that carries a figure. */
 export const ANALYTICS_QUEUES = [
@@ -20,15 +21,19 @@ export const ANALYTICS_QUEUES = [
 
 export interface RunningAnalytics {
   consumers: QueueConsumer[];
+  /** The one batcher the consumers share: at most one analytics transaction at a time in this process. */
+  batcher: MessageBatcher;
   /** Whether every queue is being consumed. */
   readonly consuming: boolean;
   stop(): Promise<void>;
 }
 
 /**
- * The analytics consumer: counts every order message into the rollups, once (docs/analytics.md). The same
- * retry and dead-letter rules as the worker: a malformed message is dead-lettered at once, a database outage is
- * retried with growing delays. It reads and writes only analytics tables.
+ * The analytics consumer: counts every order message into the rollups, once (docs/analytics.md). Its three
+ * consumers hand their deliveries to one batcher, so the process counts one batch at a time, in one transaction,
+ * whatever messages are in hand. The same retry and dead-letter rules as the worker: a malformed message is
+ * dead-lettered at once (alone: its batch is then counted one message at a time), a database outage is retried
+ * with growing delays. It reads and writes only analytics tables.
  */
 export function startAnalytics(services: Services): RunningAnalytics {
   const { config, db, amqp, topology } = services;
@@ -37,14 +42,21 @@ export function startAnalytics(services: Services): RunningAnalytics {
   const notifier = notifyThrottled(db, 200, (err) =>
     logger.warn({ err }, 'could not tell the API instances that figures changed'),
   );
+  const count = async (messages: IncomingMessage[]) => {
+    if (await countMessages(messages.map(readMessage), db, lag, logger)) notifier.changed();
+  };
+  const batcher = new MessageBatcher({
+    handler: count,
+    failsEveryMessage: isTransientDbError,
+    logger,
+  });
 
   const consumers = ANALYTICS_QUEUES.map((queue) => {
     const consumer = new QueueConsumer(amqp, topology, {
       queue,
       prefetch: config.AMQP_PREFETCH,
-      handler: async (message) => {
-        if (await handle(message, db, lag, logger)) notifier.changed();
-      },
+      handler: (message) => count([message]),
+      batcher,
       logger,
     });
     const label = QUEUES[queue].name;
@@ -58,6 +70,7 @@ export function startAnalytics(services: Services): RunningAnalytics {
 
   return {
     consumers,
+    batcher,
     get consuming() {
       return consumers.every((c) => c.consuming);
     },
@@ -69,35 +82,38 @@ export function startAnalytics(services: Services): RunningAnalytics {
   };
 }
 
-async function handle(
-  message: IncomingMessage,
-  db: Services['db'],
-  lag: LagTracker,
-  logger: Logger,
-): Promise<boolean> {
-  let envelope;
-  let fact;
+/** The fact a delivery states; a message that does not state one is malformed, and is dead-lettered at once. */
+function readMessage(message: IncomingMessage): CountedMessage {
   try {
-    envelope = parseEnvelope(message.content, ORDER_EXCHANGE_TYPES);
-    fact = factOfEnvelope(envelope);
+    const envelope = parseEnvelope(message.content, ORDER_EXCHANGE_TYPES);
+    return { messageId: envelope.id, fact: factOfEnvelope(envelope) };
   } catch (err) {
     throw new PermanentMessageError(`Malformed order message: ${(err as Error).message.slice(0, 300)}`, {
       cause: err,
     });
   }
-  lag.started(fact.occurredAt);
+}
+
+/** Counts the messages in one transaction, telling the lag gauge what is in hand; resolves to how many counted. */
+async function countMessages(
+  messages: CountedMessage[],
+  db: Services['db'],
+  lag: LagTracker,
+  logger: Logger,
+): Promise<number> {
+  for (const m of messages) lag.started(m.fact.occurredAt);
   try {
-    const counted = await countFact(db, envelope.id, fact);
-    lag.counted(fact.occurredAt);
+    const counted = await countFacts(db, messages);
+    for (const m of messages) lag.counted(m.fact.occurredAt);
     logger.debug(
-      { order_id: fact.orderId, message_id: envelope.id, message_type: envelope.type, counted },
-      counted ? 'message counted' : 'message counted before; skipped',
+      { messages: messages.length, counted },
+      counted < messages.length ? 'messages counted; some were counted before' : 'messages counted',
     );
     return counted;
   } catch (err) {
-    lag.abandoned(fact.occurredAt);
+    for (const m of messages) lag.abandoned(m.fact.occurredAt);
     if (isTransientDbError(err)) {
-      logger.warn({ err, message_id: envelope.id }, 'database unavailable; message will be retried');
+      logger.warn({ err, messages: messages.length }, 'database unavailable; messages will be retried');
     }
     throw err;
   }

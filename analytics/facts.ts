@@ -4,6 +4,9 @@ import { ORDER_STATUSES } from '../orders/lifecycle.ts';
 import type { OrderFact } from './tally.ts';
 
 const money = z.number().int().nonnegative();
+// Ids the analytics tables keep as uuid: anything else would fail in the database on every retry (and fail the
+// batch it came in) instead of being dead-lettered at once as malformed.
+const id = z.guid();
 const currency = z.string().min(1).max(10);
 
 const createdData = z.object({
@@ -12,7 +15,7 @@ const createdData = z.object({
   items: z
     .array(
       z.object({
-        product_id: z.string().min(1),
+        product_id: id,
         quantity: z.number().int().positive(),
         unit_price: money,
         sku: z.string().optional(),
@@ -36,7 +39,12 @@ export function factOfEnvelope(envelope: Envelope<Record<string, unknown>>): Ord
   const occurredAt = new Date(envelope.occurred_at);
   if (Number.isNaN(occurredAt.getTime()))
     throw new Error(`occurred_at is not a time: ${envelope.occurred_at}`);
-  const base = { orderId: envelope.aggregate_id, version: envelope.version, type: envelope.type, occurredAt };
+  const base = {
+    orderId: id.parse(envelope.aggregate_id),
+    version: envelope.version,
+    type: envelope.type,
+    occurredAt,
+  };
   if (envelope.type === 'OrderCreated') {
     const data = createdData.parse(envelope.data);
     return {

@@ -1,6 +1,6 @@
 import type { Db, Tx } from '../lib/db.ts';
 import { ORDER_STEPS, TRANSITIONS, type OrderStatus } from '../orders/lifecycle.ts';
-import { accumulate, addToRollups, productNames, tallyRow, type RollupRow } from './store.ts';
+import { accumulate, addToRollups, saveProductNames, saveTallies, type RollupRow } from './store.ts';
 import { EMPTY_TALLY, tallyFact, type OrderFact, type OrderLine, type OrderTally } from './tally.ts';
 
 /** Each trace step's message type, from the lifecycle table (OrderReceived → OrderCreated, …). */
@@ -117,13 +117,7 @@ async function rebuildOrders(tx: Tx, ids: string[], rollups: Map<string, RollupR
     tallies.set(row.order_id, tally);
     accumulate(rollups, fact.currency, deltas);
   }
-  const rows = [...tallies].map(([id, t]) => tallyRow(id, t, tx));
-  for (let i = 0; i < rows.length; i += 500) await tx('analytics_orders').insert(rows.slice(i, i + 500));
-  const names = new Map(productNames(lines).map((n) => [n.product_id, n]));
-  if (names.size)
-    await tx('analytics_products')
-      .insert([...names.values()])
-      .onConflict('product_id')
-      .merge();
+  await saveTallies(tx, tallies);
+  await saveProductNames(tx, lines);
   return history.length;
 }

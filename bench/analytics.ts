@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { summarize, timeseries, topProducts } from '../analytics/queries.ts';
-import { countFact } from '../analytics/store.ts';
+import { countFacts } from '../analytics/store.ts';
 import type { OrderFact } from '../analytics/tally.ts';
 import { loadConfig } from '../lib/config.ts';
 import { createDb, dropDatabase, ensureDatabase, migrateLatest } from '../lib/db.ts';
 
 /**
- * `npm run bench:analytics [-- ORDERS]`: counts the messages of ORDERS orders (default 10,000) spread over 30 days
- * into a scratch database, as the consumer's transactions do (10 at a time, like the default prefetch), then
- * times the /analytics queries on what that made. Prints messages/s and each query's p50/p95.
+ * `npm run bench:analytics [-- ORDERS [BATCH]]`: counts the messages of ORDERS orders (default 10,000) spread over
+ * 30 days into a scratch database, as one analytics process does: one batch at a time, of BATCH messages (default
+ * 30, what its three queues hold at the default prefetch of 10), then times the /analytics queries on what that
+ * made. Prints messages/s and each query's p50/p95.
  */
 const orders = Number(process.argv[2] ?? 10_000);
+const batch = Number(process.argv[3] ?? 30);
 const base = new URL(loadConfig().DATABASE_URL);
 base.pathname = `/comanda_bench_analytics_${randomUUID().slice(0, 8)}`;
 const url = base.toString();
@@ -63,16 +65,13 @@ try {
       );
     }
   }
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: 10 }, async () => {
-      while (next < facts.length) {
-        const [messageId, fact] = facts[next++];
-        await countFact(db, messageId, fact);
-      }
-    }),
-  );
+  for (let i = 0; i < facts.length; i += batch) {
+    await countFacts(
+      db,
+      facts.slice(i, i + batch).map(([messageId, fact]) => ({ messageId, fact })),
+    );
+  }
   const seconds = (performance.now() - started) / 1000;
   console.log(
     `counted ${facts.length} messages of ${orders} orders in ${seconds.toFixed(1)} s: ${Math.round(facts.length / seconds)} messages/s`,

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { MessageBatcher } from './batcher.ts';
 import type { AmqpAttachment, AmqpClient } from './connection.ts';
 import type { QueueKey, Topology } from './topology.ts';
 
@@ -21,7 +22,13 @@ export type MessageHandler = (message: IncomingMessage) => Promise<void>;
 export interface ConsumerOptions {
   queue: QueueKey;
   prefetch: number;
+  /** Handles one message; in batch mode, each message of a batch that failed, one at a time. */
   handler: MessageHandler;
+  /**
+   * Batch mode: each delivery goes to this batcher (which may serve other consumers too) and is settled as the
+   * batcher handled it, by the same rules as a single message.
+   */
+  batcher?: MessageBatcher | undefined;
   logger: Logger;
 }
 
@@ -49,10 +56,11 @@ export function isRecoverable(err: unknown): boolean {
 
 /**
  * A queue consumer with bounded prefetch. A message is acked only after its handler resolved (its transaction
- * committed). A transient failure goes to the next delay queue of the topology's retry schedule, which hands it
- * back to the queue when its time is up — no hot requeue loop; a permanent failure, or a transient one past the
- * schedule, goes to the dead-letter queue with the reason in a header. A message that kills its process before
- * it is settled is redelivered, and the quorum queue's delivery limit dead-letters it if that keeps happening.
+ * committed), or in batch mode after its batch (or, when that failed, the message alone) was handled. A transient
+ * failure goes to the next delay queue of the topology's retry schedule, which hands it back to the queue when its
+ * time is up — no hot requeue loop; a permanent failure, or a transient one past the schedule, goes to the
+ * dead-letter queue with the reason in a header. A message that kills its process before it is settled is
+ * redelivered, and the quorum queue's delivery limit dead-letters it if that keeps happening.
  */
 export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> implements AmqpAttachment {
   readonly name: string;
@@ -131,9 +139,10 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
         outcome,
         durationMs: performance.now() - started,
       });
+    const { handler, batcher } = this.options;
     let failure: { err: unknown } | undefined;
     try {
-      await this.options.handler(incoming);
+      await (batcher ? batcher.submit(incoming, handler) : handler(incoming));
     } catch (err) {
       failure = { err };
     }
