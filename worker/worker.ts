@@ -1,4 +1,5 @@
 import { PermanentMessageError } from '../lib/errors.ts';
+import { MessageBatcher } from '../lib/amqp/batcher.ts';
 import { QueueConsumer, type IncomingMessage } from '../lib/amqp/consumer.ts';
 import { ConfirmPublisher } from '../lib/amqp/publisher.ts';
 import type { QueueKey } from '../lib/amqp/topology.ts';
@@ -9,7 +10,7 @@ import type { Services } from '../lib/services.ts';
 import { cancelOverduePayments } from '../orders/cancel-order.ts';
 import type { OrderDeps, StepContext } from '../orders/order-steps.ts';
 import { SimulatedPaymentGateway, type PaymentGateway } from '../orders/payment-gateway.ts';
-import { processOrder } from '../orders/process-order.ts';
+import { processOrder, processOrders, type OrderJob } from '../orders/process-order.ts';
 import { payOrder, refundOrder } from '../orders/take-payment.ts';
 import { relayFor } from '../relay/outbox-relay.ts';
 import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
@@ -19,6 +20,8 @@ import { instrumentConsumer, instrumentPayments, recordOrderSteps, traceSteps } 
 export interface RunningWorker {
   /** The OrderCreated consumer. */
   consumer: QueueConsumer;
+  /** Where the OrderCreated deliveries are gathered into batches. */
+  newOrders: MessageBatcher;
   /** The consumer of the lifecycle's commands (payments of pay-later orders, refunds). */
   commands: QueueConsumer;
   /** Stops taking messages and waits for the ones in hand to commit and be acked. */
@@ -59,7 +62,7 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
   const relay = publisher ? relayFor(services, publisher, { housekeeping: false }) : undefined;
   relay?.start();
 
-  const consume = (queue: QueueKey, handlers: Record<string, Handler>) => {
+  const consume = (queue: QueueKey, handlers: Record<string, Handler>, batcher?: MessageBatcher) => {
     const consumer = new QueueConsumer(amqp, topology, {
       queue,
       prefetch: config.AMQP_PREFETCH,
@@ -70,6 +73,7 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
           relay?.kick();
         }
       },
+      batcher,
       logger,
     });
     instrumentConsumer(consumer, queue);
@@ -77,13 +81,43 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     return consumer;
   };
 
-  const consumer = consume('workerOrderCreated', {
-    OrderCreated: async (envelope, ctx) => {
-      const status = await processOrder(traced(ctx), envelope.aggregate_id, ctx);
-      recordOrderSteps(ctx.steps ?? []);
-      return status;
+  // New orders are processed in batches of the deliveries in hand (one transaction per step for the batch); a
+  // batch that fails is processed one order at a time, each resuming after whatever step committed.
+  const newOrders = new MessageBatcher({
+    handler: async (messages) => {
+      try {
+        const jobs = messages.map((m) => orderJob(m, 'OrderCreated'));
+        const statuses = await processOrders(traced(jobs[0].ctx), jobs);
+        for (const [i, { orderId, ctx }] of jobs.entries()) {
+          recordOrderSteps(ctx.steps ?? []);
+          logger.info(
+            {
+              order_id: orderId,
+              message_id: ctx.messageId,
+              correlation_id: ctx.correlationId,
+              status: statuses[i],
+            },
+            'message processed',
+          );
+        }
+      } finally {
+        relay?.kick();
+      }
     },
+    failsEveryMessage: isTransientDbError,
+    logger,
   });
+  const consumer = consume(
+    'workerOrderCreated',
+    {
+      OrderCreated: async (envelope, ctx) => {
+        const status = await processOrder(traced(ctx), envelope.aggregate_id, ctx);
+        recordOrderSteps(ctx.steps ?? []);
+        return status;
+      },
+    },
+    newOrders,
+  );
   const commands = consume('workerOrderCommands', {
     PaymentRequested: async (envelope, ctx) => {
       const token = envelope.data.token;
@@ -119,6 +153,7 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
 
   return {
     consumer,
+    newOrders,
     commands,
     async stop() {
       clearInterval(sweep);
@@ -131,24 +166,44 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
   };
 }
 
+/** Reads a delivery of `type` into an order job; a malformed one is a permanent failure. */
+function orderJob(message: IncomingMessage, type: string): OrderJob & { ctx: { messageId: string } } {
+  const envelope = readEnvelope(message, [type]);
+  return {
+    orderId: envelope.aggregate_id,
+    ctx: {
+      messageId: envelope.id,
+      correlationId: correlationIdOf(message, envelope),
+      // A batch runs in no message's span: each order's messages continue the trace its own message came with.
+      traceparent: message.headers.traceparent as string | undefined,
+      steps: [],
+    },
+  };
+}
+
+function readEnvelope(message: IncomingMessage, types: string[]): Envelope<Record<string, unknown>> {
+  try {
+    return parseEnvelope(message.content, types);
+  } catch (err) {
+    throw new PermanentMessageError(
+      `Malformed ${types.join('/')} message: ${(err as Error).message.slice(0, 300)}`,
+      { cause: err },
+    );
+  }
+}
+
+function correlationIdOf(message: IncomingMessage, envelope: Envelope<unknown>): string {
+  const header = message.headers['x-correlation-id'];
+  return typeof header === 'string' && header ? header : envelope.id;
+}
+
 async function handleEnvelope(
   message: IncomingMessage,
   handlers: Record<string, Handler>,
   logger: Logger,
 ): Promise<void> {
-  let envelope;
-  try {
-    envelope = parseEnvelope(message.content, Object.keys(handlers));
-  } catch (err) {
-    throw new PermanentMessageError(
-      `Malformed ${Object.keys(handlers).join('/')} message: ${(err as Error).message.slice(0, 300)}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  const header = message.headers['x-correlation-id'];
-  const correlationId = typeof header === 'string' && header ? header : envelope.id;
+  const envelope = readEnvelope(message, Object.keys(handlers));
+  const correlationId = correlationIdOf(message, envelope);
   const log = logger.child({
     order_id: envelope.aggregate_id,
     message_id: envelope.id,

@@ -48,6 +48,9 @@ export class MessageBatcher {
     return this.waiting.length;
   }
 
+  /** Batches handled so far, the messages in them, and the largest one. */
+  readonly handled = { batches: 0, messages: 0, largest: 0 };
+
   /**
    * Resolves once `message` was handled, in a batch or alone (by `alone`, after its batch failed); rejects with
    * the error that settles it (the consumer then retries or dead-letters it).
@@ -71,6 +74,9 @@ export class MessageBatcher {
   }
 
   private async run(batch: Delivery[]): Promise<void> {
+    this.handled.batches++;
+    this.handled.messages += batch.length;
+    this.handled.largest = Math.max(this.handled.largest, batch.length);
     try {
       await this.options.handler(batch.map((d) => d.message));
     } catch (err) {
