@@ -55,6 +55,26 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * `count` consecutive free ports below Linux's ephemeral range (32768 and up), so that no outgoing connection of
+ * the run can take one of them before the process meant to listen there starts.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  for (;;) {
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - count));
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
+  }
+}
+
+function isFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /** Memory and CPU of a live process, from /proc (Linux). */
 export interface ProcessUsage {
   /** Peak resident set size over the process's life (VmHWM), MB. */

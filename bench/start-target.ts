@@ -8,7 +8,7 @@ import { migrateLatest } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { connectServices, destroyScratchRun } from '../lib/services.ts';
 import { demoToken, drainDatabase, scratchRun, seedProducts, type Target } from './pipeline.ts';
-import { freePort, ROOT, type BenchProcess } from './processes.ts';
+import { freePort, freePortRange, ROOT, type BenchProcess } from './processes.ts';
 
 /**
  * Runs `npm start` itself (scripts/start.ts: the supervisor with the api, WORKERS workers and the notifier as
@@ -21,7 +21,7 @@ export async function startSupervisedPipeline(options: {
   nodeArgs?: string[] | undefined;
 }): Promise<Target> {
   const apiPort = await freePort();
-  const metricsBase = await freePort();
+  const metricsBase = await freePortRange(16);
   const { logDir, env } = scratchRun({
     LOG_LEVEL: 'info',
     PORT: String(apiPort),
