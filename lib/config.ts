@@ -70,7 +70,7 @@ const schema = z.object({
     .regex(/^[a-z0-9._-]*$/i, 'letters, digits, dot, dash or underscore')
     .default(''),
   // At most the pool size, or handlers would queue for connections instead of in the broker.
-  AMQP_PREFETCH: int(1, 1000).default(10),
+  AMQP_PREFETCH: int(1, 1000).default(100),
   AMQP_DELIVERY_LIMIT: int(1, 1000).default(10),
   RETRY_DELAYS: z
     .string()
