@@ -197,7 +197,12 @@ test.serial(
   async (t) => {
     t.timeout(120_000);
     const p = await startPipeline({}, { worker: false });
-    const first = spawnWorker(p, { PAYMENT_LATENCY_MS: '20', SHUTDOWN_GRACE_MS: '10000' });
+    // A small prefetch, so the worker holds a few orders at a time (its batches) and the signal lands mid-run.
+    const first = spawnWorker(p, {
+      PAYMENT_LATENCY_MS: '20',
+      SHUTDOWN_GRACE_MS: '10000',
+      AMQP_PREFETCH: '5',
+    });
     let second: ChildProcess | undefined;
     try {
       const products = await Promise.all(
