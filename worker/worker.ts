@@ -14,7 +14,7 @@ import { processOrder, processOrders, type OrderJob } from '../orders/process-or
 import { payOrder, refundOrder } from '../orders/take-payment.ts';
 import { relayFor } from '../relay/outbox-relay.ts';
 import { webhookDeliveriesHook } from '../webhooks/deliveries.ts';
-import { currentTraceparent } from '../lib/telemetry.ts';
+import { currentTraceparent, tracingEnabled } from '../lib/telemetry.ts';
 import { instrumentConsumer, instrumentPayments, recordOrderSteps, traceSteps } from './instrumentation.ts';
 
 export interface RunningWorker {
@@ -82,7 +82,8 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
   };
 
   // New orders are processed in batches of the deliveries in hand (one transaction per step for the batch); a
-  // batch that fails is processed one order at a time, each resuming after whatever step committed.
+  // batch that fails is processed one order at a time, each resuming after whatever step committed. With tracing
+  // on they are processed one at a time, so each order's steps are spans under its own message's span.
   const newOrders = new MessageBatcher({
     handler: async (messages) => {
       try {
@@ -116,7 +117,7 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
         return status;
       },
     },
-    newOrders,
+    tracingEnabled() ? undefined : newOrders,
   );
   const commands = consume('workerOrderCommands', {
     PaymentRequested: async (envelope, ctx) => {
