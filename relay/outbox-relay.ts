@@ -4,6 +4,7 @@ import type { ExchangeKey, Topology } from '../lib/amqp/topology.ts';
 import type { Config } from '../lib/config.ts';
 import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
+import { outboxPublished, outboxPublishFailures } from '../lib/metrics.ts';
 import { PgListener } from '../lib/pg-listener.ts';
 import { detached } from '../lib/telemetry.ts';
 import { reapExpired } from '../orders/housekeeping.ts';
@@ -67,6 +68,18 @@ export interface RelayBatchEvent {
 
 /** Every batch of every relay in this process, for metrics: subscribers need no change here. */
 export const relayEvents = new EventEmitter<{ batch: [RelayBatchEvent] }>();
+
+let counting = false;
+
+/** Counts the batches of this process's relays in its metrics (published by type, failures); once per process. */
+export function countRelayBatches(): void {
+  if (counting) return;
+  counting = true;
+  relayEvents.on('batch', (batch) => {
+    for (const [type, n] of Object.entries(batch.published)) outboxPublished.inc({ type }, n);
+    if (batch.failed) outboxPublishFailures.inc(batch.failed);
+  });
+}
 
 /**
  * Publishes committed outbox rows with publisher confirms and marks them published only after the broker

@@ -1,6 +1,7 @@
 import { serveMetricsIfConfigured, watchOutbox, watchQueues } from '../lib/metrics.ts';
 import { runProcess } from '../lib/run-process.ts';
 import { closeServices, connectServices } from '../lib/services.ts';
+import { countRelayBatches } from '../relay/outbox-relay.ts';
 import { startWorker } from './worker.ts';
 
 runProcess('worker', async (config, logger) => {
@@ -9,6 +10,7 @@ runProcess('worker', async (config, logger) => {
   const metrics = await serveMetricsIfConfigured(config, logger, () => {
     watchQueues(services.amqp, services.topology);
     watchOutbox(services.db);
+    countRelayBatches();
   });
   return {
     async stop() {

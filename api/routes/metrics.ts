@@ -5,8 +5,6 @@ import {
   idempotencyOutcomes,
   METRICS_CONTENT_TYPE,
   ordersCreated,
-  outboxPublished,
-  outboxPublishFailures,
   renderMetrics,
   watchOutbox,
   watchQueues,
@@ -14,7 +12,7 @@ import {
   watchWebhookDeliveries,
 } from '../../lib/metrics.ts';
 import { idempotencyEvents } from '../idempotency.ts';
-import { relayEvents } from '../../relay/outbox-relay.ts';
+import { countRelayBatches } from '../../relay/outbox-relay.ts';
 import type { ApiDeps, ApiState } from '../context.ts';
 import { checkReadiness } from './public.ts';
 
@@ -55,10 +53,7 @@ function subscribeToProcessEvents(): void {
   if (subscribed) return;
   subscribed = true;
   idempotencyEvents.on('outcome', (outcome) => idempotencyOutcomes.inc({ outcome }));
-  relayEvents.on('batch', (batch) => {
-    for (const [type, n] of Object.entries(batch.published)) outboxPublished.inc({ type }, n);
-    if (batch.failed) outboxPublishFailures.inc(batch.failed);
-  });
+  countRelayBatches();
 }
 
 /**
