@@ -9,6 +9,8 @@ export interface RoleSpec {
   entry: string;
   count?: number;
   env?: (index: number) => Record<string, string>;
+  /** Node options of this role's processes, after the supervisor's own (which they inherit). */
+  nodeArgs?: string[];
 }
 
 export interface SupervisorOptions {
@@ -73,7 +75,7 @@ export class Supervisor {
   private launch(slot: Slot): void {
     const { role, index } = slot;
     const { onLine, onReady } = this.options;
-    const child = spawn(process.execPath, [...process.execArgv, role.entry], {
+    const child = spawn(process.execPath, [...process.execArgv, ...(role.nodeArgs ?? []), role.entry], {
       env: { ...this.options.env, COMANDA_ROLE: `${role.role}.${index}`, ...role.env?.(index) },
       stdio: ['ignore', onLine ? 'pipe' : 'inherit', 'inherit', 'ipc'],
     });
