@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Db, Tx } from '../lib/db.ts';
+import { isUniqueViolation, type Db, type Knex, type Tx } from '../lib/db.ts';
 import {
   IdempotencyKeyInFlightError,
   IdempotencyKeyInvalidError,
@@ -99,7 +99,7 @@ interface CachedEntry {
 export async function runIdempotent(
   deps: IdempotencyDeps,
   request: IdempotentRequest,
-  work: (tx: Tx) => Promise<StoredResponse>,
+  work: IdempotentWork,
 ): Promise<IdempotentResult> {
   try {
     const result = await runOnce(deps, request, work);
@@ -111,6 +111,18 @@ export async function runIdempotent(
     throw err;
   }
 }
+
+/**
+ * The statement that stores a response with its key. Work that writes with one statement of its own runs this one
+ * inside it (as a CTE): the key and the work are then one round trip.
+ */
+export type StoreResponse = (response: StoredResponse) => Knex.QueryBuilder;
+
+/**
+ * What runs once per key, in the key's transaction. It may call `store` with the response it will return and run
+ * the statement it gets inside its own; if it does not call it, the response is stored after it returns.
+ */
+export type IdempotentWork = (tx: Tx, store: StoreResponse) => Promise<StoredResponse>;
 
 /** How an idempotent request ended: its work ran, a stored response was replayed, or it was refused. */
 export type IdempotencyOutcome = 'executed' | 'replayed' | 'in_flight' | 'key_reused';
@@ -130,7 +142,7 @@ class KeyStoredMeanwhile extends Error {}
 async function runOnce(
   deps: IdempotencyDeps,
   request: IdempotentRequest,
-  work: (tx: Tx) => Promise<StoredResponse>,
+  work: IdempotentWork,
 ): Promise<IdempotentResult> {
   const cacheKey = `idem:${createHash('sha256').update(request.principal).digest('base64url')}:${request.key}`;
   const cached = await cacheLookup(deps, cacheKey);
@@ -148,24 +160,34 @@ async function runOnce(
 }
 
 /**
- * One attempt, in one transaction: the key's advisory lock and any stored response in one statement; then the
- * work and the response stored with it. The lock serialises attempts at the key; the primary key of
- * `idempotency_keys` is the last word should two ever overlap (the later one rolls back and replays).
+ * One attempt, in one transaction: the key's advisory lock and any stored response in one statement (which also
+ * clears the key's expired row, so the key can be used again); then the work with the response stored alongside.
+ * The lock serialises attempts at the key; the primary key of `idempotency_keys` is the last word should two ever
+ * overlap (the later one fails on it, rolls back and replays).
  */
 async function storeOnce(
   deps: IdempotencyDeps,
   tx: Tx,
   request: IdempotentRequest,
-  work: (tx: Tx) => Promise<StoredResponse>,
+  work: IdempotentWork,
 ): Promise<{ stored: boolean; entry: CachedEntry; expiresInMs?: number }> {
   const { rows } = await tx.raw<{ rows: { ok: boolean; existing: KeyRow | null }[] }>(
-    `select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok,
+    `with lock as (select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok),
+          expired as (delete from idempotency_keys
+                       where principal = ? and key = ? and expires_at <= now() and (select ok from lock))
+     select (select ok from lock) as ok,
             (select json_build_object('fingerprint', fingerprint, 'response_status', response_status,
                                       'response_body', response_body, 'response_headers', response_headers,
                                       'expires_in_ms', floor(extract(epoch from expires_at - now()) * 1000))
                from idempotency_keys
               where principal = ? and key = ? and expires_at > now()) as existing`,
-    [JSON.stringify([request.principal, request.key]), request.principal, request.key],
+    [
+      JSON.stringify([request.principal, request.key]),
+      request.principal,
+      request.key,
+      request.principal,
+      request.key,
+    ],
   );
   if (!rows[0]?.ok) {
     throw new IdempotencyKeyInFlightError(
@@ -185,26 +207,34 @@ async function storeOnce(
       },
     };
   }
-  const response = await work(tx);
-  // An expired key may be reused: the insert takes its row over. A live row means it was stored meanwhile.
-  const inserted = await tx('idempotency_keys')
-    .insert({
-      principal: request.principal,
-      key: request.key,
-      fingerprint: request.fingerprint,
-      state: 'completed',
-      response_status: response.status,
-      response_body: JSON.stringify(response.body),
-      response_headers: response.headers,
-      expires_at: tx.raw(`now() + make_interval(hours => ?)`, [deps.ttlHours]),
-      created_at: tx.fn.now(),
-    })
-    .onConflict(['principal', 'key'])
-    .merge()
-    .where('idempotency_keys.expires_at', '<=', tx.fn.now())
-    .returning('key');
-  if (inserted.length === 0) throw new KeyStoredMeanwhile();
-  return { stored: true, entry: { fingerprint: request.fingerprint, ...response } };
+  let storedByWork = false;
+  const store: StoreResponse = (response) => {
+    storedByWork = true;
+    return keyRowInsert(deps, tx, request, response);
+  };
+  try {
+    const response = await work(tx, store);
+    if (!storedByWork) await keyRowInsert(deps, tx, request, response);
+    return { stored: true, entry: { fingerprint: request.fingerprint, ...response } };
+  } catch (err) {
+    // A live row for the key appeared after our lookup: the other attempt's response is the one to replay.
+    if (isUniqueViolation(err, 'idempotency_keys_pkey')) throw new KeyStoredMeanwhile();
+    throw err;
+  }
+}
+
+function keyRowInsert(deps: IdempotencyDeps, tx: Tx, request: IdempotentRequest, response: StoredResponse) {
+  return tx('idempotency_keys').insert({
+    principal: request.principal,
+    key: request.key,
+    fingerprint: request.fingerprint,
+    state: 'completed',
+    response_status: response.status,
+    response_body: JSON.stringify(response.body),
+    response_headers: response.headers,
+    expires_at: tx.raw(`now() + make_interval(hours => ?)`, [deps.ttlHours]),
+    created_at: tx.fn.now(),
+  });
 }
 
 function replay(request: IdempotentRequest, entry: CachedEntry): IdempotentResult {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { availabilityOf } from '../catalog/availability.ts';
 import { InsufficientStockError } from '../catalog/errors.ts';
 import { findProductsForLines } from '../catalog/products.ts';
-import { isUniqueViolation, type Tx } from '../lib/db.ts';
+import { isUniqueViolation, type Knex, type Tx } from '../lib/db.ts';
 import { ConflictError, ValidationError, type FieldError } from '../lib/errors.ts';
 import type { MessageContext } from '../lib/outbox.ts';
 import type { OrderCreatedData } from './messages.ts';
@@ -28,13 +28,16 @@ export interface CreateOrderInput {
 /**
  * Records a new order as RECEIVED with its items, the first step of its trace and the OrderCreated message, all
  * inside `tx` and in one statement (the lifecycle's move from nothing). Prices come from the catalogue at this
- * moment, never from the client.
+ * moment, never from the client. Every column of the new row is set here, so the order as clients will see it is
+ * known before the statement: `alongside`, given that view, adds a write of the caller's to the same statement
+ * (the API stores its idempotent response there).
  */
 export async function createOrder(
   tx: Tx,
   hooks: readonly ChangeHook[],
   input: CreateOrderInput,
   context: MessageContext,
+  alongside?: (order: OrderView) => Knex.QueryBuilder,
 ): Promise<OrderView> {
   const lines = await priceLines(tx, input.items);
   const currency = lines[0].product.currency;
@@ -55,22 +58,42 @@ export async function createOrder(
     payment_method: input.paymentMethod ?? 'card',
     items,
   };
-  let order: OrderRow;
+  const now = new Date();
+  const row: OrderRow = {
+    id,
+    customer_id: input.customerId,
+    status: 'RECEIVED',
+    total,
+    currency,
+    reject_reason: null,
+    payment_token: input.paymentToken ?? null,
+    correlation_id: context.correlationId,
+    version: 1,
+    payment_method: input.paymentMethod ?? 'card',
+    payment_due_at: null,
+    cancel_reason: null,
+    cancel_note: null,
+    tracking_number: null,
+    carrier: null,
+    shipped_at: null,
+    delivered_at: null,
+    delivery_location: null,
+    created_at: now,
+    updated_at: now,
+  };
+  const view = toOrderView(row, items);
   try {
-    order = await applyCreation(
+    await applyCreation(
       tx,
       hooks,
-      {
-        id,
-        customer_id: input.customerId,
-        total,
-        currency,
-        payment_token: input.paymentToken ?? null,
-        payment_method: input.paymentMethod ?? 'card',
-        correlation_id: context.correlationId,
-      },
+      { ...row },
       items,
-      { actor: 'customer', trace: { total, currency }, details: { ...data } },
+      {
+        actor: 'customer',
+        trace: { total, currency },
+        details: { ...data },
+        alongside: alongside ? [['alongside', alongside(view)]] : [],
+      },
       context,
     );
   } catch (err) {
@@ -78,7 +101,7 @@ export async function createOrder(
       throw new ConflictError(`An order with id ${id} already exists`);
     throw err;
   }
-  return toOrderView(order, items);
+  return view;
 }
 
 type LineProduct = Awaited<ReturnType<typeof findProductsForLines>>[number];

@@ -5,7 +5,7 @@ import { createOrder } from '../../orders/create-order.ts';
 import { fingerprintRequest, parseIdempotencyKey, runIdempotent } from '../idempotency.ts';
 import { ORDER_STATUSES } from '../../orders/lifecycle.ts';
 import { listOrderEvents } from '../../orders/order-events.ts';
-import { findOrderForViewer, listOrders } from '../../orders/order-queries.ts';
+import { findOrderForViewer, listOrders, type OrderView } from '../../orders/order-queries.ts';
 import {
   ANY_ROLE,
   requireAuth,
@@ -87,10 +87,15 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
     const result = await runIdempotent(
       { db: deps.db, redis: deps.redis, logger: ctx.state.log, ttlHours: deps.config.IDEMPOTENCY_TTL_HOURS },
       { principal: principal.sub, key, fingerprint: fingerprintRequest('POST', '/orders', raw) },
-      async (tx) => {
+      async (tx, store) => {
+        const created = (order: OrderView) => ({
+          status: 201,
+          body: order,
+          headers: { Location: `/orders/${order.id}` },
+        });
         // With tracing on, the outbox row carries this span's context: the relay's publish continues from it.
         const order = await inSpan('order create', async (span) => {
-          const created = await createOrder(
+          const view = await createOrder(
             tx,
             deps.hooks,
             {
@@ -104,11 +109,13 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
               correlationId: ctx.state.requestId,
               traceparent: currentTraceparent() ?? (ctx.get('traceparent') || undefined),
             },
+            // The response is stored with the key in the order's own statement.
+            (view) => store(created(view)),
           );
-          span?.setAttribute('comanda.order.id', created.id);
-          return created;
+          span?.setAttribute('comanda.order.id', view.id);
+          return view;
         });
-        return { status: 201, body: order, headers: { Location: `/orders/${order.id}` } };
+        return created(order);
       },
     );
     if (!result.replayed) deps.onOutboxWritten();
