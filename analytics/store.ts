@@ -117,7 +117,8 @@ function fromRow(row: TallyRow): OrderTally {
   };
 }
 
-const TALLY_COLUMNS = [
+/** The columns of an order's tally row besides its id. */
+export const TALLY_COLUMNS = [
   'currency',
   'total',
   'items',

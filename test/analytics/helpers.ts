@@ -1,5 +1,6 @@
 import { startAnalytics, type RunningAnalytics } from '../../analytics/consumer.ts';
 import { OUTCOME_BINS_MS } from '../../analytics/model.ts';
+import { TALLY_COLUMNS } from '../../analytics/store.ts';
 import type { Db } from '../../lib/db.ts';
 import { buildProduct, waitForProcessed, whileStockIsHeld, type TestProduct } from '../helpers/factories.ts';
 import { getJson, postOrder, sendJson } from '../helpers/http.ts';
@@ -225,19 +226,7 @@ export async function analyticsSnapshot(db: Db) {
   const orders = (
     await db('analytics_orders')
       .orderBy('order_id')
-      .select(
-        'order_id',
-        'currency',
-        'total',
-        'items',
-        'received_at',
-        'confirmed_at',
-        'outcome_at',
-        'status',
-        'version',
-        'applied',
-        'last_event_at',
-      )
+      .select('order_id', ...TALLY_COLUMNS)
   ).map((o: { applied: string[] }) => ({ ...o, applied: [...o.applied].sort() }));
   return { rollups, orders };
 }
