@@ -88,7 +88,7 @@ export function startWorker(services: Services, options: { payments?: PaymentGat
     handler: async (messages) => {
       try {
         const jobs = messages.map((m) => orderJob(m, 'OrderCreated'));
-        const statuses = await processOrders(traced(jobs[0].ctx), jobs);
+        const statuses = await processOrders(deps, jobs);
         for (const [i, { orderId, ctx }] of jobs.entries()) {
           recordOrderSteps(ctx.steps ?? []);
           logger.info(
