@@ -5,10 +5,6 @@ import type { OrderRow } from './order-queries.ts';
 import type { PaymentGateway } from './payment-gateway.ts';
 import type { ChangeContext, ChangeHook } from './transition.ts';
 
-/** The inbox names of the worker's consumers, recorded with the change that finishes their message. */
-export const ORDER_CREATED_CONSUMER = 'worker.order-created';
-export const ORDER_COMMANDS_CONSUMER = 'worker.order-commands';
-
 /** What the lifecycle's use cases are built from; entry points create each piece and pass it in. */
 export interface OrderDeps {
   db: Db;

@@ -3,14 +3,7 @@ import { PermanentMessageError } from '../lib/errors.ts';
 import type { Tx } from '../lib/db.ts';
 import type { OrderRow } from './order-queries.ts';
 import type { OrderStatus } from './lifecycle.ts';
-import {
-  lockOrder,
-  lockOrdersWith,
-  noteStep,
-  ORDER_CREATED_CONSUMER,
-  type OrderDeps,
-  type StepContext,
-} from './order-steps.ts';
+import { lockOrder, lockOrdersWith, noteStep, type OrderDeps, type StepContext } from './order-steps.ts';
 import { chargeOrders } from './take-payment.ts';
 import { applyTransition } from './transition.ts';
 
@@ -35,7 +28,7 @@ export async function processOrder(deps: OrderDeps, orderId: string, ctx: StepCo
  * processOrder for a batch of orders (the deliveries a worker has in hand): each step is one transaction for the
  * whole batch, with one statement locking every order and one statement per order's change, so a batch of n
  * orders costs 2n + 6 statements where n orders one by one cost 8n. Every order still gets its own trace step,
- * messages and inbox entry. If anything fails the whole step rolls back; the caller then processes the orders
+ * messages. If anything fails the whole step rolls back; the caller then processes the orders
  * one at a time, which resume after whatever step did commit.
  */
 export async function processOrders(deps: OrderDeps, jobs: OrderJob[]): Promise<OrderStatus[]> {
@@ -71,7 +64,7 @@ function awaitPayment(deps: OrderDeps, orderId: string, ctx: StepContext): Promi
         set: { payment_due_at: tx.raw('now() + make_interval(secs => ?)', [deps.paymentWindowS]) },
         details: {},
       },
-      { ...ctx, inbox: ORDER_CREATED_CONSUMER },
+      ctx,
     );
     noteStep(ctx, current.status, moved);
     return moved.status;
@@ -143,7 +136,7 @@ function rejectOutOfStock(deps: OrderDeps, tx: Tx, order: OrderRow, short: Reser
         })),
       },
     },
-    { ...ctx, inbox: ORDER_CREATED_CONSUMER },
+    ctx,
   );
 }
 

@@ -5,15 +5,7 @@ import { PaymentInFlightError } from './errors.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import { orderOutboxRow, type RefundRequestedData } from './messages.ts';
 import type { OrderRow } from './order-queries.ts';
-import {
-  lockOrder,
-  lockOrdersWith,
-  noteStep,
-  ORDER_COMMANDS_CONSUMER,
-  ORDER_CREATED_CONSUMER,
-  type OrderDeps,
-  type StepContext,
-} from './order-steps.ts';
+import { lockOrder, lockOrdersWith, noteStep, type OrderDeps, type StepContext } from './order-steps.ts';
 import type { ChargeResult } from './payment-gateway.ts';
 import { applyTransition, recordStep } from './transition.ts';
 
@@ -61,7 +53,7 @@ export async function chargeOrders(deps: OrderDeps, charges: OrderToCharge[]): P
       charges.map(({ order, ctx }, i) => ({
         orderId: order.id,
         result: results[i],
-        ctx: { ...ctx, inbox: ORDER_CREATED_CONSUMER },
+        ctx,
         requestId: null,
       })),
     ),
@@ -109,9 +101,7 @@ export async function payOrder(
     token,
   });
   const [status] = await deps.db.transaction((tx) =>
-    settleCharges(deps, tx, [
-      { orderId, result, ctx: { ...ctx, inbox: ORDER_COMMANDS_CONSUMER }, requestId: ctx.messageId },
-    ]),
+    settleCharges(deps, tx, [{ orderId, result, ctx, requestId: ctx.messageId }]),
   );
   return status;
 }
@@ -286,7 +276,7 @@ export async function refundOrder(
           ],
         ],
       },
-      { ...ctx, inbox: ORDER_COMMANDS_CONSUMER },
+      ctx,
     );
   });
 }

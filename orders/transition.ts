@@ -36,12 +36,10 @@ export type ChangeHook = (tx: Tx, change: OrderChange) => Knex.QueryBuilder | Kn
 
 export interface ChangeContext extends MessageContext {
   /**
-   * The message that caused the change: in the trace, and the inbox key of `inbox`. Absent for a change a
-   * request made (creation, cancel, fulfilment): the trace then names the message the change publishes.
+   * The message that caused the change, named in the trace. Absent for a change a request made (creation,
+   * cancel, fulfilment): the trace then names the message the change publishes.
    */
   messageId?: string | undefined;
-  /** Recorded in `processed_messages` for this consumer with the change (a consumer done with its message). */
-  inbox?: string | undefined;
 }
 
 /** The common part of a change: why, what the trace and the message say, and the step's own writes. */
@@ -199,15 +197,6 @@ async function writeChange(
       }),
     ),
   );
-  if (ctx.inbox && ctx.messageId) {
-    q = q.with(
-      'processed',
-      tx('processed_messages')
-        .insert({ consumer: ctx.inbox, message_id: ctx.messageId })
-        .onConflict(['consumer', 'message_id'])
-        .ignore(),
-    );
-  }
   const change: OrderChange = {
     order: { ...order, status: to, version },
     previousStatus: order.status,
