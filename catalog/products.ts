@@ -89,15 +89,33 @@ export async function findProductsForLines(
   db: Db | Tx,
   ids: string[],
   skus: string[],
-): Promise<Pick<ProductRow, 'id' | 'sku' | 'name' | 'price' | 'currency' | 'stock_available' | 'active'>[]> {
+): Promise<LineProduct[]> {
   if (!ids.length && !skus.length) return [];
-  return db<ProductRow>('products')
-    .select('id', 'sku', 'name', 'price', 'currency', 'stock_available', 'active')
+  return db('products')
+    .select<LineProduct[]>(
+      'id',
+      'sku',
+      'name',
+      'price',
+      'currency',
+      'stock_available',
+      'active',
+      db.raw('now() as read_at'),
+    )
     .where((q) => {
       if (ids.length) void q.orWhereIn('id', ids);
       if (skus.length) void q.orWhereIn('sku', skus);
     });
 }
+
+/** A product as an order line reads it. */
+export type LineProduct = Pick<
+  ProductRow,
+  'id' | 'sku' | 'name' | 'price' | 'currency' | 'stock_available' | 'active'
+> & {
+  /** The transaction's `now()`: the time of whatever the transaction goes on to write. */
+  read_at: Date;
+};
 
 /** A product to insert: its fields and opening stock, with the id it will have. */
 export interface NewProductRow {

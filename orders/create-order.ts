@@ -28,8 +28,8 @@ export interface CreateOrderInput {
 /**
  * Records a new order as RECEIVED with its items, the first step of its trace and the OrderCreated message, all
  * inside `tx` and in one statement (the lifecycle's move from nothing). Prices come from the catalogue at this
- * moment, never from the client. Every column of the new row is set here, so the order as clients will see it is
- * known before the statement: `alongside`, given that view, adds a write of the caller's to the same statement
+ * moment, never from the client. Every column of the new row is set here (its times are the transaction's
+ * `now()`, read with the prices), so the order as clients will see it is known before the statement: `alongside`, given that view, adds a write of the caller's to the same statement
  * (the API stores its idempotent response there).
  */
 export async function createOrder(
@@ -58,7 +58,9 @@ export async function createOrder(
     payment_method: input.paymentMethod ?? 'card',
     items,
   };
-  const now = new Date();
+  // The transaction's own now(), as a column default would have set it: the trace and webhooks of this statement
+  // use the same instant.
+  const now = lines[0].product.read_at;
   const row: OrderRow = {
     id,
     customer_id: input.customerId,

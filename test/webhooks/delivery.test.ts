@@ -227,6 +227,8 @@ test('when a secret is rotated, then deliveries are signed with both the new and
   const [got] = r.forOrder(orderId);
   t.is(got.json.type, 'order.created');
   t.is(got.json.data.status, 'RECEIVED');
+  const order = await p.db('orders').where({ id: orderId }).first();
+  t.is(got.json.data.created_at, order.created_at.toISOString(), 'the webhook tells the order’s own time');
   t.notThrows(() => new Webhook(rotated.body.secret).verify(got.body, webhookHeaders(got)));
   t.notThrows(() => new Webhook(endpoint.secret).verify(got.body, webhookHeaders(got)));
 });
