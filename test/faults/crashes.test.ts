@@ -162,8 +162,15 @@ test.serial(
       );
       const started = Date.now();
 
-      const orders = await postMany(p, 500, products, 10, 5);
-      t.true(orders.every((o) => o.status === 201));
+      const answers = await postMany(p, 500, products, 10, 5);
+      // Stock runs out during the run: once the workers have reserved it, a POST asking for more than is left is
+      // answered 409 at once. Anything else refused is a failure.
+      const orders = answers.filter((o) => o.status === 201);
+      const refused = answers
+        .filter((o) => o.status !== 201 && o.body?.code !== 'INSUFFICIENT_STOCK')
+        .map((o) => `${o.status} ${o.body?.code}`);
+      t.deepEqual(refused, [], 'every order is accepted or told the stock is short');
+      t.true(orders.length > 250);
       await until(async () => (await finalCount(p)) >= 250 || kills >= 5, 'some crashes under way', 60_000);
       killing = false;
       await killer;
@@ -178,7 +185,7 @@ test.serial(
         .where({ status: 'CANCELLED' })
         .count<{ n: string }[]>({ n: '*' });
       t.log(
-        `500 orders (${cancelled[0].n} cancelled), ${kills} worker kills, all settled after ${Date.now() - started} ms`,
+        `${orders.length} of 500 orders accepted (${cancelled[0].n} cancelled), ${kills} worker kills, all settled after ${Date.now() - started} ms`,
       );
       t.true(Number(cancelled[0].n) > 0);
       t.true(kills >= 1);
