@@ -134,6 +134,8 @@ export function withOwnPool(s: Services, name: string): Services {
  * its database. Only for runs with their own prefix and database (tests, benchmarks), never for a real install.
  */
 export async function destroyScratchRun(s: Services): Promise<void> {
+  // Consumers still attached (a test that left one running) would declare their queues again as they go.
+  s.amqp.detachAll();
   await s.amqp.withChannel((ch) => s.topology.deleteAll(ch)).catch(() => {});
   await deleteOwnKeys(s.redis).catch(() => {});
   await closeServices(s);

@@ -84,6 +84,15 @@ export class AmqpClient {
     attachment.detach();
   }
 
+  /**
+   * Detaches every attachment for good and keeps the connection for administrative work: before a scratch run's
+   * topology is deleted, so no consumer that loses its queue declares it again.
+   */
+  detachAll(): void {
+    for (const a of this.attachments) a.detach();
+    this.attachments.clear();
+  }
+
   /** A short-lived channel for administrative work (checks, topology, tests); throws while disconnected. */
   async withChannel<T>(fn: (ch: Channel) => Promise<T>): Promise<T> {
     if (!this.model) throw new Error('RabbitMQ is not connected');
