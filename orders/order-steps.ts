@@ -65,11 +65,9 @@ export async function lockOrdersWith<T extends Record<string, unknown>>(
     .map(([name, sql]) => `${sql} as "${name}"`)
     .join(', ');
   const { rows } = await tx.raw<{ rows: (OrderRow & T)[] }>(
-    orderIds.length === 1
-      ? `with o as (select * from orders where id = ? for no key update) select o.*, ${columns} from o`
-      : `with o as (select * from orders where id = any(?::uuid[]) order by id for no key update)
-         select o.*, ${columns} from o order by o.id`,
-    [orderIds.length === 1 ? orderIds[0] : orderIds],
+    `with o as (select * from orders where id = any(?::uuid[]) order by id for no key update)
+     select o.*, ${columns} from o order by o.id`,
+    [orderIds],
   );
   return new Map(rows.map((r) => [r.id, r]));
 }

@@ -115,8 +115,7 @@ export class AmqpClient {
 
   async close(): Promise<void> {
     this.closing = true;
-    for (const a of this.attachments) a.detach();
-    this.attachments.clear();
+    this.detachAll();
     await this.connection?.close().catch(() => {});
     this.model = undefined;
   }
