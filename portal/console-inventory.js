@@ -17,6 +17,7 @@ import { $, dateTime, money, say, t } from './words.js';
  * @property {number} low_stock_threshold
  * @property {boolean} low_stock
  * @property {boolean} active
+ * @property {number} version  goes up with every change, stock included
  */
 
 /**
@@ -38,7 +39,13 @@ export function createInventory({ client, onEdit }) {
     $('#inventory-table').hidden = !catalogue;
     $('#product-form').closest('.card')?.toggleAttribute('hidden', !catalogue);
     if (!catalogue) return;
-    products = new Map(data.map((/** @type {AdminProduct} */ p) => [p.id, p]));
+    // The feed may have brought a change newer than this answer while it was on its way: the newer one stays.
+    products = new Map(
+      data.map((/** @type {AdminProduct} */ p) => {
+        const held = products.get(p.id);
+        return [p.id, held && held.version > p.version ? held : p];
+      }),
+    );
     render();
     if (chosen) await loadLedger(chosen);
   }
@@ -138,8 +145,12 @@ export function createInventory({ client, onEdit }) {
   function onEvent(e) {
     const p = products.get(e.aggregate_id);
     const d = e.data?.data ?? {};
-    if (e.type === 'inventory.updated' && p && typeof d.stock === 'number') {
+    const version = e.data?.version;
+    if (e.type.startsWith('inventory.') && p && typeof d.stock === 'number' && typeof version === 'number') {
+      // The stock events of one change share its version; one already shown (or older) changes nothing.
+      if (version <= p.version) return;
       p.stock_available = d.stock;
+      p.version = version;
       render(p.id);
       if (chosen === p.id) void loadLedger(p.id).catch(() => {});
     } else {

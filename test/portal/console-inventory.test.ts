@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import test from 'ava';
 import type { Browser } from 'playwright-core';
 import { buildProduct, waitForStatus } from '../helpers/factories.ts';
-import { postOrder } from '../helpers/http.ts';
+import { postOrder, sendJson } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { launchBrowser, openConsole, openPortal, placeOrder, SCREENSHOTS } from '../helpers/portal.ts';
 
@@ -80,6 +80,54 @@ test.serial(
         .count(),
       1,
     );
+    t.deepEqual(admin.pageErrors, []);
+  },
+);
+
+test.serial(
+  'when the catalogue answers with stock older than a change the feed already showed, then the inventory keeps the newer stock',
+  async (t) => {
+    const product = await buildProduct(p.db, { stock_available: 9, low_stock_threshold: 2 });
+    const admin = await openConsole(t, browser, p.url);
+    const { page } = admin;
+    await page.getByRole('tab', { name: 'Inventario' }).click();
+    const available = page.locator(`#inventory-body tr[data-sku="${product.sku}"] .available`);
+    await available.filter({ hasText: /^9$/ }).waitFor();
+
+    // The next catalogue answer is read from the server at once but reaches the page only when released.
+    let read = false;
+    let delivered = false;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/products?include_inactive=true', async (route) => {
+      const response = await route.fetch();
+      read = true;
+      await released;
+      await route.fulfill({ response });
+      delivered = true;
+    });
+    // A product created elsewhere makes the console read the catalogue again.
+    const ops = await p.token('ops', 'admin');
+    const other = {
+      sku: `SKU-${randomUUID().slice(0, 8)}`,
+      name: 'Té verde',
+      price: 450,
+      currency: 'EUR',
+      stock: 3,
+    };
+    t.is((await sendJson('POST', p.url, '/products', ops, other)).status, 201);
+    await until(() => read, 'the console to read the catalogue');
+
+    const order = await postOrder(p.url, await p.token(), {
+      items: [{ product_id: product.id, quantity: 2 }],
+    });
+    await waitForStatus(p.db, order.body.id, ['CONFIRMED']);
+    await available.filter({ hasText: /^7$/ }).waitFor();
+
+    release();
+    await until(() => delivered, 'the held answer to reach the console');
+    await page.locator(`#inventory-body tr[data-sku="${other.sku}"]`).waitFor();
+    t.is(await available.textContent(), '7');
     t.deepEqual(admin.pageErrors, []);
   },
 );
