@@ -135,7 +135,7 @@ export function withOwnPool(s: Services, name: string): Services {
  */
 export async function destroyScratchRun(s: Services): Promise<void> {
   // Consumers still attached (a test that left one running) would declare their queues again as they go.
-  s.amqp.detachAll();
+  await s.amqp.detachAll();
   await s.amqp.withChannel((ch) => s.topology.deleteAll(ch)).catch(() => {});
   await deleteOwnKeys(s.redis).catch(() => {});
   await closeServices(s);

@@ -34,6 +34,8 @@ export class AmqpClient {
   private connection: RecoveringChannelModel | undefined;
   private model: ChannelModel | undefined;
   private readonly attachments = new Set<AmqpAttachment>();
+  /** Attaches under way: each still declares its topology and opens its channels when it goes on. */
+  private readonly attaching = new Set<Promise<Channel[]>>();
   private closing = false;
 
   constructor(private readonly options: AmqpClientOptions) {}
@@ -86,11 +88,13 @@ export class AmqpClient {
 
   /**
    * Detaches every attachment for good and keeps the connection for administrative work: before a scratch run's
-   * topology is deleted, so no consumer that loses its queue declares it again.
+   * topology is deleted, so no consumer that loses its queue declares it again. Resolves once the attaches that
+   * were under way have finished (and closed what they opened), so none declares anything afterwards.
    */
-  detachAll(): void {
+  async detachAll(): Promise<void> {
     for (const a of this.attachments) a.detach();
     this.attachments.clear();
+    await Promise.allSettled([...this.attaching]);
   }
 
   /** A short-lived channel for administrative work (checks, topology, tests); throws while disconnected. */
@@ -115,15 +119,24 @@ export class AmqpClient {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.detachAll();
+    void this.detachAll(); // closing the connection ends the attaches under way
     await this.connection?.close().catch(() => {});
     this.model = undefined;
   }
 
   private attachSafely(attachment: AmqpAttachment, model: ChannelModel): void {
     const log = this.options.logger;
-    attachment.attach(model).then(
+    const attaching = attachment.attach(model);
+    this.attaching.add(attaching);
+    const done = () => this.attaching.delete(attaching);
+    attaching.then(done, done);
+    attaching.then(
       (channels) => {
+        if (!this.attachments.has(attachment)) {
+          // Removed while it attached (a consumer stopped, a scratch run torn down): it must not start now.
+          attachment.detach();
+          return;
+        }
         for (const ch of channels) {
           ch.on('error', (err: Error) =>
             log.warn({ err: err.message, attachment: attachment.name }, 'channel error'),
