@@ -1,5 +1,6 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { freePortRange } from '../../bench/processes.ts';
 
 export interface ReceivedWebhook {
   headers: IncomingHttpHeaders;
@@ -35,13 +36,12 @@ export class TestReceiver {
     return receiver;
   }
 
-  /** A port nothing listens on (yet): a receiver that is down. */
-  static async freePort(): Promise<number> {
-    const server = http.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    await new Promise((resolve) => server.close(resolve));
-    return port;
+  /**
+   * A port nothing listens on (yet): a receiver that is down. It is below the ephemeral range, so no server of
+   * another test listening on "any free port" is given it while it is meant to be down.
+   */
+  static freePort(): Promise<number> {
+    return freePortRange(1);
   }
 
   async listen(port = 0): Promise<void> {
