@@ -351,12 +351,16 @@ function applyLanguage() {
 
 // ---------------------------------------------------------------- live updates
 
-/** Opens the dashboard stream; each `analytics` event means "the figures changed": read them again. */
+/**
+ * Opens the dashboard stream. Its first event on each connection says "here are the figures now", every later
+ * one "the figures changed": each is one read. Without a stream the figures are read once, and again when it opens.
+ */
 async function openStream() {
   let streamToken;
   try {
     streamToken = (await api('/stream-tokens', { method: 'POST' })).token;
   } catch {
+    if (!state.last) void refresh();
     setTimeout(() => void openStream(), 3000);
     return;
   }
@@ -390,8 +394,12 @@ function start() {
   applyLanguage();
   // The "updated n s ago" text ticks locally; the figures themselves change only when the stream says so.
   setInterval(renderFreshness, 1000);
-  void refresh();
+  // The stream's first event brings the first read: reading here as well would read everything twice. A stream
+  // held up on the way (a buffering proxy) must not leave the page empty, though.
   void openStream();
+  setTimeout(() => {
+    if (!state.last && !reading) void refresh();
+  }, 1500);
 }
 
 start();

@@ -122,16 +122,17 @@ export async function publishRaw(
   });
 }
 
-/** Polls `check` until it is true (or throws after `timeoutMs`, saying what it waited for). */
+/** Polls `check` every `intervalMs` until it is true (or throws after `timeoutMs`, saying what it waited for). */
 export async function until(
   check: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
+  intervalMs = 15,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 15));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
