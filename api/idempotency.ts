@@ -100,9 +100,10 @@ export async function runIdempotent(
   deps: IdempotencyDeps,
   request: IdempotentRequest,
   work: IdempotentWork,
+  prefetch?: Prefetch,
 ): Promise<IdempotentResult> {
   try {
-    const result = await runOnce(deps, request, work);
+    const result = await runOnce(deps, request, work, prefetch);
     idempotencyEvents.emit('outcome', result.replayed ? 'replayed' : 'executed');
     return result;
   } catch (err) {
@@ -121,8 +122,18 @@ export type StoreResponse = (response: StoredResponse) => Knex.QueryBuilder;
 /**
  * What runs once per key, in the key's transaction. It may call `store` with the response it will return and run
  * the statement it gets inside its own; if it does not call it, the response is stored after it returns.
+ * `prefetched` is the value of the caller's `prefetch`, read in the key's statement.
  */
-export type IdempotentWork = (tx: Tx, store: StoreResponse) => Promise<StoredResponse>;
+export type IdempotentWork = (tx: Tx, store: StoreResponse, prefetched: unknown) => Promise<StoredResponse>;
+
+/**
+ * SQL of one value the work needs (a scalar subquery's select), read in the statement that takes the key, which
+ * saves the work a round trip of its own. It runs whether or not the work then does.
+ */
+export interface Prefetch {
+  sql: string;
+  bindings: Knex.RawBinding[];
+}
 
 /** How an idempotent request ended: its work ran, a stored response was replayed, or it was refused. */
 export type IdempotencyOutcome = 'executed' | 'replayed' | 'in_flight' | 'key_reused';
@@ -143,13 +154,14 @@ async function runOnce(
   deps: IdempotencyDeps,
   request: IdempotentRequest,
   work: IdempotentWork,
+  prefetch: Prefetch | undefined,
 ): Promise<IdempotentResult> {
   const cacheKey = `idem:${createHash('sha256').update(request.principal).digest('base64url')}:${request.key}`;
   const cached = await cacheLookup(deps, cacheKey);
   if (cached) return replay(request, cached);
   for (let attempt = 1; ; attempt++) {
     try {
-      const outcome = await deps.db.transaction((tx) => storeOnce(deps, tx, request, work));
+      const outcome = await deps.db.transaction((tx) => storeOnce(deps, tx, request, work, prefetch));
       if (outcome.stored) return { ...outcome.entry, replayed: false };
       await cacheStore(deps, cacheKey, outcome.entry, outcome.expiresInMs ?? 0);
       return replay(request, outcome.entry);
@@ -170,8 +182,9 @@ async function storeOnce(
   tx: Tx,
   request: IdempotentRequest,
   work: IdempotentWork,
+  prefetch: Prefetch | undefined,
 ): Promise<{ stored: boolean; entry: CachedEntry; expiresInMs?: number }> {
-  const { rows } = await tx.raw<{ rows: { ok: boolean; existing: KeyRow | null }[] }>(
+  const { rows } = await tx.raw<{ rows: { ok: boolean; existing: KeyRow | null; prefetched: unknown }[] }>(
     `with lock as (select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok),
           expired as (delete from idempotency_keys
                        where principal = ? and key = ? and expires_at <= now() and (select ok from lock))
@@ -180,13 +193,15 @@ async function storeOnce(
                                       'response_body', response_body, 'response_headers', response_headers,
                                       'expires_in_ms', floor(extract(epoch from expires_at - now()) * 1000))
                from idempotency_keys
-              where principal = ? and key = ? and expires_at > now()) as existing`,
+              where principal = ? and key = ? and expires_at > now()) as existing
+            ${prefetch ? `, (${prefetch.sql}) as prefetched` : ''}`,
     [
       JSON.stringify([request.principal, request.key]),
       request.principal,
       request.key,
       request.principal,
       request.key,
+      ...(prefetch?.bindings ?? []),
     ],
   );
   if (!rows[0]?.ok) {
@@ -213,7 +228,7 @@ async function storeOnce(
     return keyRowInsert(deps, tx, request, response);
   };
   try {
-    const response = await work(tx, store);
+    const response = await work(tx, store, rows[0].prefetched);
     if (!storedByWork) await keyRowInsert(deps, tx, request, response);
     return { stored: true, entry: { fingerprint: request.fingerprint, ...response } };
   } catch (err) {

@@ -108,6 +108,28 @@ export async function findProductsForLines(
     });
 }
 
+/**
+ * findProductsForLines as one SQL value (a JSON array) for another statement to carry: the API reads an order's
+ * products in the statement that takes its idempotency key. One text whatever the number of lines.
+ */
+export function productsForLinesSql(ids: string[], skus: string[]): { sql: string; bindings: string[][] } {
+  return {
+    sql: `select coalesce(json_agg(json_build_object('id', id, 'sku', sku, 'name', name, 'price', price,
+                    'currency', currency, 'stock_available', stock_available, 'active', active,
+                    'read_at', now())), '[]'::json)
+            from products where id = any(?::uuid[]) or sku = any(?::text[])`,
+    bindings: [ids, skus],
+  };
+}
+
+/** What productsForLinesSql read, as findProductsForLines returns it. */
+export function lineProductsOf(json: unknown): LineProduct[] {
+  return (json as (Omit<LineProduct, 'read_at'> & { read_at: string })[]).map((p) => ({
+    ...p,
+    read_at: new Date(p.read_at),
+  }));
+}
+
 /** A product as an order line reads it. */
 export type LineProduct = Pick<
   ProductRow,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { availabilityOf } from '../catalog/availability.ts';
 import { InsufficientStockError } from '../catalog/errors.ts';
-import { findProductsForLines } from '../catalog/products.ts';
+import { findProductsForLines, type LineProduct } from '../catalog/products.ts';
 import { isUniqueViolation, type Knex, type Tx } from '../lib/db.ts';
 import { ConflictError, ValidationError, type FieldError } from '../lib/errors.ts';
 import type { MessageContext } from '../lib/outbox.ts';
@@ -37,9 +37,14 @@ export async function createOrder(
   hooks: readonly ChangeHook[],
   input: CreateOrderInput,
   context: MessageContext,
-  alongside?: (order: OrderView) => Knex.QueryBuilder,
+  options: {
+    alongside?: (order: OrderView) => Knex.QueryBuilder;
+    /** The lines' products as `productsForLinesSql` read them earlier in `tx` (else they are read here). */
+    products?: LineProduct[];
+  } = {},
 ): Promise<OrderView> {
-  const lines = await priceLines(tx, input.items);
+  const { alongside } = options;
+  const lines = priceLines(options.products ?? (await findProductsFor(tx, input.items)), input.items);
   const currency = lines[0].product.currency;
   const total = lines.reduce((sum, l) => sum + l.product.price * l.quantity, 0);
   const id = input.id ?? randomUUID();
@@ -106,19 +111,24 @@ export async function createOrder(
   return view;
 }
 
-type LineProduct = Awaited<ReturnType<typeof findProductsForLines>>[number];
-
-/**
- * Resolves each line to its product (by id or sku) with one query: every unknown, repeated or inactive product is
- * named in a 422; then, from the same rows, any line asking for more than is available makes the order a 409
- * listing every line (the worker's reservation stays the truth when orders race for the last units).
- */
-async function priceLines(tx: Tx, items: OrderLineInput[]) {
-  const products = await findProductsForLines(
-    tx,
+/** The ids and skus an order's lines name, as findProductsForLines and productsForLinesSql take them. */
+export function productKeysOf(items: OrderLineInput[]): [ids: string[], skus: string[]] {
+  return [
     items.flatMap((i) => (i.product_id ? [i.product_id] : [])),
     items.flatMap((i) => (i.sku ? [i.sku] : [])),
-  );
+  ];
+}
+
+function findProductsFor(tx: Tx, items: OrderLineInput[]) {
+  return findProductsForLines(tx, ...productKeysOf(items));
+}
+
+/**
+ * Resolves each line to its product (by id or sku) from the products the lines name: every unknown, repeated or
+ * inactive product is named in a 422; then any line asking for more than is available makes the order a 409
+ * listing every line (the worker's reservation stays the truth when orders race for the last units).
+ */
+function priceLines(products: LineProduct[], items: OrderLineInput[]) {
   const byId = new Map(products.map((p) => [p.id, p]));
   const bySku = new Map(products.map((p) => [p.sku, p]));
 

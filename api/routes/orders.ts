@@ -1,7 +1,8 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { IdempotencyKeyMissingError, NotFoundError, UnsupportedMediaTypeError } from '../../lib/errors.ts';
-import { createOrder } from '../../orders/create-order.ts';
+import { lineProductsOf, productsForLinesSql } from '../../catalog/products.ts';
+import { createOrder, productKeysOf } from '../../orders/create-order.ts';
 import { fingerprintRequest, parseIdempotencyKey, runIdempotent } from '../idempotency.ts';
 import { ORDER_STATUSES } from '../../orders/lifecycle.ts';
 import { listOrderEvents } from '../../orders/order-events.ts';
@@ -87,7 +88,7 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
     const result = await runIdempotent(
       { db: deps.db, redis: deps.redis, logger: ctx.state.log, ttlHours: deps.config.IDEMPOTENCY_TTL_HOURS },
       { principal: principal.sub, key, fingerprint: fingerprintRequest('POST', '/orders', raw) },
-      async (tx, store) => {
+      async (tx, store, prefetched) => {
         const created = (order: OrderView) => ({
           status: 201,
           body: order,
@@ -109,14 +110,19 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
               correlationId: ctx.state.requestId,
               traceparent: currentTraceparent() ?? (ctx.get('traceparent') || undefined),
             },
-            // The response is stored with the key in the order's own statement.
-            (view) => store(created(view)),
+            {
+              // The response is stored with the key in the order's own statement.
+              alongside: (view) => store(created(view)),
+              products: lineProductsOf(prefetched),
+            },
           );
           span?.setAttribute('comanda.order.id', view.id);
           return view;
         });
         return created(order);
       },
+      // The lines' products are read in the statement that takes the key.
+      productsForLinesSql(...productKeysOf(input.items)),
     );
     if (!result.replayed) deps.onOutboxWritten();
     ctx.status = result.status;
