@@ -115,40 +115,35 @@ function changedColumns(previous: string, delta: string, reservedDelta: string, 
 }
 
 /**
- * Reads an order's lines with their products' stock, locking the stock rows in id order (so concurrent orders
- * cannot deadlock) until the transaction ends.
+ * SQL of a scalar subquery (for the select list of a statement that has locked the order rows `o`): the order's
+ * lines as a JSON array in product order, without their stock, which `lockStockOfOrders` reads under its lock.
  */
-export async function lockStockOfOrder(
-  tx: Tx,
-  orderId: string,
-): Promise<(OrderStockLine & { sku: string; stock_available: number })[]> {
-  return tx('order_items as i')
-    .join('products as p', 'p.id', 'i.product_id')
-    .where('i.order_id', orderId)
-    .orderBy('p.id')
-    .forNoKeyUpdate('p')
-    .select('i.product_id', 'i.quantity', 'p.sku', 'p.stock_available');
-}
+export const ORDER_ITEMS_SQL = `(select coalesce(json_agg(l order by l.product_id), '[]'::json)
+    from (select i.product_id, i.quantity, p.sku
+            from order_items i join products p on p.id = i.product_id
+           where i.order_id = o.id) l)`;
 
 /**
- * SQL of a scalar subquery (for the select list of a statement that has already locked the order row `o`) that
- * locks the order's stock rows in id order and returns its lines with their stock as a JSON array: the order and
- * its stock locked in one round trip, in the same order as `lockStockOfOrder` after the order's own lock.
+ * Locks the stock rows of the orders' products (`items`: every line; `reserved`: the lines still reserved) all at
+ * once, in id order, after the orders' own locks, and returns each one's available stock. Locking them order by
+ * order would take them in no overall order: two batches, or a batch and a cancellation, sharing two products
+ * could each hold the one the other waits for.
  */
-export const ORDER_STOCK_LINES_SQL = `(select coalesce(json_agg(l order by l.product_id), '[]'::json)
-    from (select i.product_id, i.quantity, p.sku, p.stock_available
-            from order_items i join products p on p.id = i.product_id
-           where i.order_id = o.id
-           order by p.id
-             for no key update of p) l)`;
-
-/** Like ORDER_STOCK_LINES_SQL, for the stock rows of the order's `reserved` reservations (settling them). */
-export const RESERVED_STOCK_LOCK_SQL = `(select count(*)
-    from (select p.id
-            from products p join inventory_reservations r on r.product_id = p.id
-           where r.order_id = o.id and r.state = 'reserved'
-           order by p.id
-             for no key update of p) l)`;
+export async function lockStockOfOrders(
+  tx: Tx,
+  orderIds: string[],
+  of: 'items' | 'reserved',
+): Promise<Map<string, number>> {
+  const products =
+    of === 'items'
+      ? 'select i.product_id from order_items i where i.order_id = any(?::uuid[])'
+      : `select r.product_id from inventory_reservations r where r.order_id = any(?::uuid[]) and r.state = 'reserved'`;
+  const { rows } = await tx.raw<{ rows: { id: string; stock_available: number }[] }>(
+    `select p.id, p.stock_available from products p where p.id in (${products}) order by p.id for no key update`,
+    [orderIds],
+  );
+  return new Map(rows.map((r) => [r.id, r.stock_available]));
+}
 
 /** Locks the stock rows of the order's reservations in `states`, in id order, so changes cannot deadlock. */
 export async function lockReservedStock(tx: Tx, orderId: string, states: string[]): Promise<void> {
@@ -162,7 +157,7 @@ export async function lockReservedStock(tx: Tx, orderId: string, states: string[
 }
 
 /**
- * Reserves `lines` for an order (stock rows locked and checked by the caller, `lockStockOfOrder`): available stock
+ * Reserves `lines` for an order (stock rows locked and checked by the caller, `lockStockOfOrders`): available stock
  * down, reserved stock up, the reservations, the ledger and the messages. Should anything still take stock below
  * zero, the table's CHECK constraint fails the whole statement rather than oversell.
  */

@@ -1,4 +1,4 @@
-import { ORDER_STOCK_LINES_SQL, reserveStockCtes } from '../catalog/stock.ts';
+import { lockStockOfOrders, ORDER_ITEMS_SQL, reserveStockCtes } from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
 import type { Tx } from '../lib/db.ts';
 import type { OrderRow } from './order-queries.ts';
@@ -71,24 +71,26 @@ function awaitPayment(deps: OrderDeps, orderId: string, ctx: StepContext): Promi
   });
 }
 
-interface ReservedLine {
+interface OrderLine {
   product_id: string;
   quantity: number;
   sku: string;
+}
+
+interface ReservedLine extends OrderLine {
   stock_available: number;
 }
 
 /**
- * Reserves every item of each order or none; stock rows are locked in id order within each order. The catalogue's
- * CTEs write the stock, the reservations, the ledger and the stock messages in the move's statement. Orders of one
- * batch that share a product see each other's reservations: the stock read under the lock is counted down here.
+ * Reserves every item of each order or none; the orders are locked first, then every stock row the batch needs, in
+ * id order. The catalogue's CTEs write the stock, the reservations, the ledger and the stock messages in the move's
+ * statement. Orders of one batch that share a product see each other's reservations: the stock read under the lock
+ * is counted down here.
  */
 async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Promise<OrderRow[]> {
-  const locked = await lockOrdersWith<{ lines: ReservedLine[] }>(
-    tx,
-    jobs.map((j) => j.orderId),
-    { lines: ORDER_STOCK_LINES_SQL },
-  );
+  const ids = jobs.map((j) => j.orderId);
+  const locked = await lockOrdersWith<{ lines: OrderLine[] }>(tx, ids, { lines: ORDER_ITEMS_SQL });
+  const stock = await lockStockOfOrders(tx, ids, 'items');
   const taken = new Map<string, number>();
   const results: OrderRow[] = [];
   for (const { orderId, ctx } of jobs) {
@@ -99,9 +101,9 @@ async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Prom
       results.push(order);
       continue;
     }
-    const items = lines.map((l) => ({
+    const items: ReservedLine[] = lines.map((l) => ({
       ...l,
-      stock_available: l.stock_available - (taken.get(l.product_id) ?? 0),
+      stock_available: (stock.get(l.product_id) ?? 0) - (taken.get(l.product_id) ?? 0),
     }));
     const short = items.filter((i) => i.stock_available < i.quantity);
     if (!short.length)

@@ -1,4 +1,4 @@
-import { RESERVED_STOCK_LOCK_SQL, settleStockCtes, type Cte } from '../catalog/stock.ts';
+import { lockStockOfOrders, settleStockCtes, type Cte } from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
 import type { Tx } from '../lib/db.ts';
 import { PaymentInFlightError } from './errors.ts';
@@ -114,21 +114,18 @@ interface ChargeOutcome {
   requestId: string | null;
 }
 
-type LockedForSettling = OrderRow & { payment: PaymentRow | null; stock_locked: number };
+type LockedForSettling = OrderRow & { payment: PaymentRow | null };
 
 /**
- * Records charges' outcomes under their orders' locks: the orders, their payments and their reserved stock,
- * locked in that order, in one round trip for the batch; then one statement per order.
+ * Records charges' outcomes under their orders' locks: the orders with their payments in one round trip for the
+ * batch, then every reserved stock row, in id order, in another; then one statement per order.
  */
 async function settleCharges(deps: OrderDeps, tx: Tx, outcomes: ChargeOutcome[]): Promise<OrderStatus[]> {
-  const locked = await lockOrdersWith<{ payment: PaymentRow | null; stock_locked: number }>(
-    tx,
-    outcomes.map((o) => o.orderId),
-    {
-      payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
-      stock_locked: RESERVED_STOCK_LOCK_SQL, // counted only so the subquery runs: its rows stay locked until commit
-    },
-  );
+  const ids = outcomes.map((o) => o.orderId);
+  const locked = await lockOrdersWith<{ payment: PaymentRow | null }>(tx, ids, {
+    payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
+  });
+  await lockStockOfOrders(tx, ids, 'reserved');
   const statuses: OrderStatus[] = [];
   for (const outcome of outcomes) {
     const row = locked.get(outcome.orderId);
@@ -153,8 +150,7 @@ async function settleCharge(
   locked: LockedForSettling,
   { orderId, result, ctx, requestId }: ChargeOutcome,
 ): Promise<OrderStatus> {
-  const { payment, stock_locked, ...order } = locked;
-  void stock_locked;
+  const { payment, ...order } = locked;
   if (!payment || (requestId && payment.request_id !== requestId)) return order.status;
   const captured = result.status === 'captured';
   const paymentUpdate = tx('payments')

@@ -7,7 +7,7 @@ import { processOrders, type OrderJob } from '../../orders/process-order.ts';
 import { webhookDeliveriesHook } from '../../webhooks/deliveries.ts';
 import { buildProduct, stockOf } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
-import { startPipeline, type TestPipeline } from '../helpers/pipeline.ts';
+import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 
 // No worker: the tests hand the RECEIVED orders to processOrders themselves, as a worker's batch.
 let p: TestPipeline;
@@ -81,4 +81,43 @@ test('when a batch names an order that does not exist, then nothing of the batch
   t.true(err instanceof PermanentMessageError);
   t.is((await p.db('orders').where({ id }).first()).status, 'RECEIVED');
   t.deepEqual(await stockOf(p.db, product.id), { available: 10, reserved: 0 });
+});
+
+test('when a batch needs two products that another transaction takes in id order, then neither waits for the other: the batch locks its stock rows in one id order', async (t) => {
+  const [low, high] = (
+    await Promise.all([
+      buildProduct(p.db, { stock_available: 10 }),
+      buildProduct(p.db, { stock_available: 10 }),
+    ])
+  ).sort((a, b) => (a.id < b.id ? -1 : 1));
+  // The batch's first order (orders are taken in id order) needs the higher product, the second the lower one.
+  const token = await p.token();
+  const [first, second] = [randomUUID(), randomUUID()].sort();
+  for (const [id, product] of [
+    [first, high],
+    [second, low],
+  ] as const) {
+    const res = await postOrder(p.url, token, { id, items: [{ product_id: product.id, quantity: 1 }] });
+    t.is(res.status, 201);
+  }
+
+  // Another transaction (a cancellation, another worker's batch) holds the lower product…
+  const other = await p.db.transaction();
+  t.teardown(() => other.rollback().catch(() => {}));
+  await other.raw('select 1 from products where id = ? for no key update', [low.id]);
+  const batch = processOrders(deps, [job(first), job(second)]);
+  await until(async () => {
+    const { rows } = await p.db.raw(
+      `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+    );
+    return rows[0].n > 0;
+  }, 'the batch to wait for the lower product');
+  // …and then takes the higher one: the batch must not be holding it while it waits.
+  await other.raw(`set local lock_timeout = '5s'`);
+  await other.raw('select 1 from products where id = ? for no key update', [high.id]);
+  await other.commit();
+
+  t.deepEqual(await batch, ['CONFIRMED', 'CONFIRMED']);
+  t.deepEqual(await stockOf(p.db, low.id), { available: 9, reserved: 0 });
+  t.deepEqual(await stockOf(p.db, high.id), { available: 9, reserved: 0 });
 });
