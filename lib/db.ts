@@ -100,10 +100,26 @@ function nameStatements(connection: { query: (...args: unknown[]) => unknown }):
   connection.query = (config: unknown, ...rest: unknown[]) => {
     const c = config as PgQueryConfig | undefined;
     if (c && typeof c === 'object' && c.text && c.values?.length && !c.name && !c.text.includes(';')) {
-      c.name = `c_${createHash('sha1').update(c.text).digest('base64url')}`;
+      c.name = statementName(c.text);
     }
     return query(config, ...rest);
   };
+}
+
+/**
+ * A statement's name, remembered per text: the hot statements are a few texts of several kilobytes sent hundreds of
+ * times a second, and hashing each again cost the worker 2 % of its CPU. Bounded: emptied when it fills up.
+ */
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    if (statementNames.size >= 2000) statementNames.clear();
+    name = `c_${createHash('sha1').update(text).digest('base64url')}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 /**
