@@ -185,3 +185,41 @@ test.serial(
     );
   },
 );
+
+test.serial(
+  'when a file is larger than the slices it is read in, then every row is imported whole, a character outside the BMP at a slice edge included',
+  async (t) => {
+    const k = tag();
+    const line = (i: number) =>
+      `IMP-${k}-${String(i).padStart(5, '0')},Café de origen número ${i},${100 + i},EUR,${i % 50}\n`;
+    let file = 'sku,name,price,currency,stock\n';
+    let n = 0;
+    while (file.length + line(n).length + 100 < 65_535) file += line(n++);
+    // The file is read in slices of 64 Ki UTF-16 units: this name's emoji starts on the first slice's last unit.
+    const prefix = `IMP-${k}-EMOJI,`;
+    const name = `${'x'.repeat(65_535 - file.length - prefix.length)}🍫 negro`;
+    file += `${prefix}${name},450,EUR,3\n`;
+    t.is(file.indexOf('🍫'), 65_535);
+    while (file.length < 150_000) file += line(n++);
+
+    const res = await importCsv(file);
+
+    t.is(res.status, 200, JSON.stringify(res.body));
+    t.is(res.body.created, n + 1);
+    t.deepEqual(res.body.rejected, []);
+    t.is(
+      (
+        await p
+          .db('products')
+          .where({ sku: `IMP-${k}-EMOJI` })
+          .first()
+      ).name,
+      name,
+    );
+    const last = await p
+      .db('products')
+      .where({ sku: `IMP-${k}-${String(n - 1).padStart(5, '0')}` })
+      .first();
+    t.is(last.price, 100 + n - 1);
+  },
+);
