@@ -58,7 +58,8 @@ const entry = (role: string) => fileURLToPath(new URL(`../${role}/main.${extensi
 
 // The consumers hold at most a batch of messages at a time, so a smaller heap than V8 would grow to is plenty, and
 // a major collection is cheap at their live size: under load their resident memory stays near 140 MB instead of
-// 150–190 (docs/performance.md). The api keeps V8's default: one request may hold a 10 MB catalogue import.
+// 150–190 (docs/performance.md). The api keeps V8's default: capped, it spent more CPU an order on collection and
+// its POST p99 rose (docs/performance.md).
 const consumerHeap = ['--max-old-space-size=96'];
 
 const supervisor = new Supervisor({
