@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../lib/config.ts';
@@ -13,7 +13,8 @@ import { freePort, freePortRange, ROOT, type BenchProcess } from './processes.ts
 /**
  * Runs `npm start` itself (scripts/start.ts: the supervisor with the api, WORKERS workers and the notifier as
  * processes of their own) against a scratch database, AMQP prefix and Redis prefix, with its defaults but for
- * `overrides`. The children are found from the supervisor's `child started` lines, so a restarted one is followed.
+ * `overrides`. The children are found from the supervisor's `child started` lines, so a restarted one is followed
+ * (or, with those lines not logged, from /proc).
  */
 export async function startSupervisedPipeline(options: {
   overrides: Record<string, string>;
@@ -66,8 +67,10 @@ export async function startSupervisedPipeline(options: {
     logFile: '',
     exited,
   };
+  const url = `http://127.0.0.1:${apiPort}`;
   const deadline = Date.now() + 60_000;
-  while (!listening) {
+  // Ready when the supervisor says so, or (its lines above info: LOG_LEVEL=warn) when the api answers /readyz.
+  while (!listening && !(await ready(url))) {
     if (Date.now() > deadline || supervisor.exitCode !== null) {
       supervisor.kill('SIGKILL');
       await destroyScratchRun(services);
@@ -75,8 +78,11 @@ export async function startSupervisedPipeline(options: {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const workers = [...children.keys()].filter((n) => n.startsWith('worker')).length;
-  const url = `http://127.0.0.1:${apiPort}`;
+  const processes = () =>
+    children.size
+      ? [...children.values()]
+      : childrenFromProc(self.pid).map((c) => ({ ...c, child: supervisor, logFile: '', exited }));
+  const workers = processes().filter((p) => p.name.startsWith('worker')).length;
   const tokens = await Promise.all(Array.from({ length: 16 }, (_, i) => demoToken(url, `bench-${i}`)));
   let stopped = false;
   return {
@@ -87,7 +93,7 @@ export async function startSupervisedPipeline(options: {
     db: services.db,
     apiPoolMax: config.DATABASE_POOL_MAX,
     logDir,
-    processes: () => [self, ...children.values()],
+    processes: () => [self, ...processes()],
     metricsUrls: () => [
       `${url}/metrics`,
       ...Array.from({ length: workers + 2 }, (_, i) => `http://127.0.0.1:${metricsBase + i}/metrics`),
@@ -108,4 +114,44 @@ export async function startSupervisedPipeline(options: {
       await destroyScratchRun(services);
     },
   };
+}
+
+async function ready(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The supervisor's children as /proc shows them, for when its `child started` lines are not logged (LOG_LEVEL above
+ * info): each one's role from the entry file it runs, workers numbered in the order they started.
+ */
+function childrenFromProc(supervisorPid: number): { name: string; pid: number }[] {
+  const found: { role: string; pid: number; started: number }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The fields after the command name (in parentheses): state, ppid, …, starttime (the 22nd field).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== supervisorPid) continue;
+      const main = readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+        .split('\0')
+        .find((arg) => /\/(api|worker|notifier|analytics)\/main\.[jt]s$/.test(arg));
+      if (main)
+        found.push({
+          role: path.basename(path.dirname(main)),
+          pid: Number(entry),
+          started: Number(fields[19]),
+        });
+    } catch {
+      // It exited while we looked.
+    }
+  }
+  let worker = 0;
+  return found
+    .sort((a, b) => a.started - b.started || a.pid - b.pid)
+    .map(({ role, pid }) => ({ name: role === 'worker' ? `worker-${++worker}` : role, pid }));
 }
