@@ -29,19 +29,19 @@ export interface RunningAnalytics {
 }
 
 /**
- * The analytics consumer: counts every order message into the rollups, once (docs/analytics.md). Its three
- * consumers hand their deliveries to one batcher, so the process counts one batch at a time, in one transaction,
- * whatever messages are in hand. The same retry and dead-letter rules as the worker: a malformed message is
- * dead-lettered at once (alone: its batch is then counted one message at a time), a database outage is retried
- * with growing delays. It reads and writes only analytics tables.
- */
-/**
  * Each batch waits this long for more messages: the API hears of new figures at most every 200 ms anyway
  * (notifyThrottled), and at 250 orders/s it makes batches of about fifty messages instead of a few, each batch a
  * transaction. With the default prefetch of 100 a queue still drains at up to 2,000 messages a second.
  */
 const BATCH_LINGER_MS = 50;
 
+/**
+ * The analytics consumer: counts every order message into the rollups, once (docs/analytics.md). Its three
+ * consumers hand their deliveries to one batcher, so the process counts one batch at a time, in one transaction,
+ * whatever messages are in hand. The same retry and dead-letter rules as the worker: a malformed message is
+ * dead-lettered at once (alone: its batch is then counted one message at a time), a database outage is retried
+ * with growing delays. It reads and writes only analytics tables.
+ */
 export function startAnalytics(services: Services): RunningAnalytics {
   const { config, db, amqp, topology } = services;
   const logger = services.logger.child({ component: 'analytics' });

@@ -91,26 +91,14 @@ export async function findProductsForLines(
   skus: string[],
 ): Promise<LineProduct[]> {
   if (!ids.length && !skus.length) return [];
-  return db('products')
-    .select<LineProduct[]>(
-      'id',
-      'sku',
-      'name',
-      'price',
-      'currency',
-      'stock_available',
-      'active',
-      db.raw('now() as read_at'),
-    )
-    .where((q) => {
-      if (ids.length) void q.orWhereIn('id', ids);
-      if (skus.length) void q.orWhereIn('sku', skus);
-    });
+  const { sql, bindings } = productsForLinesSql(ids, skus);
+  const { rows } = await db.raw<{ rows: { products: unknown }[] }>(`select (${sql}) as products`, bindings);
+  return lineProductsOf(rows[0].products);
 }
 
 /**
- * findProductsForLines as one SQL value (a JSON array) for another statement to carry: the API reads an order's
- * products in the statement that takes its idempotency key. One text whatever the number of lines.
+ * The same read as one SQL value (a JSON array) for another statement to carry: the API reads an order's products
+ * in the statement that takes its idempotency key. One text whatever the number of lines.
  */
 export function productsForLinesSql(ids: string[], skus: string[]): { sql: string; bindings: string[][] } {
   return {

@@ -124,36 +124,24 @@ export const ORDER_ITEMS_SQL = `(select coalesce(json_agg(l order by l.product_i
            where i.order_id = o.id) l)`;
 
 /**
- * Locks the stock rows of the orders' products (`items`: every line; `reserved`: the lines still reserved) all at
- * once, in id order, after the orders' own locks, and returns each one's available stock. Locking them order by
- * order would take them in no overall order: two batches, or a batch and a cancellation, sharing two products
- * could each hold the one the other waits for.
+ * Locks the stock rows of the orders' products all at once, in id order, after the orders' own locks, and returns
+ * each one's available stock: every line's product, or with `reservations`, the products of the orders'
+ * reservations in those states. Locking them order by order would take them in no overall order: two batches, or a
+ * batch and a cancellation, sharing two products could each hold the one the other waits for.
  */
 export async function lockStockOfOrders(
   tx: Tx,
   orderIds: string[],
-  of: 'items' | 'reserved',
+  reservations?: string[],
 ): Promise<Map<string, number>> {
-  const products =
-    of === 'items'
-      ? 'select i.product_id from order_items i where i.order_id = any(?::uuid[])'
-      : `select r.product_id from inventory_reservations r where r.order_id = any(?::uuid[]) and r.state = 'reserved'`;
+  const products = reservations
+    ? 'select r.product_id from inventory_reservations r where r.order_id = any(?::uuid[]) and r.state = any(?::text[])'
+    : 'select i.product_id from order_items i where i.order_id = any(?::uuid[])';
   const { rows } = await tx.raw<{ rows: { id: string; stock_available: number }[] }>(
     `select p.id, p.stock_available from products p where p.id in (${products}) order by p.id for no key update`,
-    [orderIds],
+    reservations ? [orderIds, reservations] : [orderIds],
   );
   return new Map(rows.map((r) => [r.id, r.stock_available]));
-}
-
-/** Locks the stock rows of the order's reservations in `states`, in id order, so changes cannot deadlock. */
-export async function lockReservedStock(tx: Tx, orderId: string, states: string[]): Promise<void> {
-  await tx('products as p')
-    .join('inventory_reservations as r', 'r.product_id', 'p.id')
-    .where('r.order_id', orderId)
-    .whereIn('r.state', states)
-    .orderBy('p.id')
-    .forNoKeyUpdate('p')
-    .select('p.id');
 }
 
 /**
@@ -197,7 +185,7 @@ export function reserveStockCtes(
 }
 
 /**
- * Settles an order's reservations (lock them first with `lockReservedStock`): `committed`, the reserved units leave
+ * Settles an order's reservations (lock them first with `lockStockOfOrders`): `committed`, the reserved units leave
  * the shelf for good (a sale); `released`, they go back to what can be sold.
  */
 export function settleStockCtes(
@@ -236,7 +224,7 @@ export function settleStockCtes(
 }
 
 /**
- * Gives back the stock of a cancelled order (lock it first with `lockReservedStock` for `reserved` and
+ * Gives back the stock of a cancelled order (lock it first with `lockStockOfOrders` for `reserved` and
  * `committed`): what was reserved is released, what a confirmed order had taken is returned to the shelf.
  */
 export function restoreStockCtes(tx: Tx, orderId: string, who: StockChangeContext): Cte[] {

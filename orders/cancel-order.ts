@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { lockReservedStock, restoreStockCtes } from '../catalog/stock.ts';
+import { lockStockOfOrders, restoreStockCtes } from '../catalog/stock.ts';
 import type { Tx } from '../lib/db.ts';
 import { NotFoundError, PreconditionFailedError } from '../lib/errors.ts';
 import { OrderNotCancellableError } from './errors.ts';
@@ -62,7 +62,7 @@ async function cancelLocked(
     .where({ order_id: order.id })
     .forNoKeyUpdate()
     .first<{ status: string } | undefined>('status');
-  await lockReservedStock(tx, order.id, ['reserved', 'committed']);
+  await lockStockOfOrders(tx, [order.id], ['reserved', 'committed']);
   const refund = payment?.status === 'captured';
   const refundData: RefundRequestedData = { reason: `order cancelled (${spec.reason})` };
   return applyTransition(

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { availabilityOf } from '../catalog/availability.ts';
 import { InsufficientStockError } from '../catalog/errors.ts';
-import { findProductsForLines, type LineProduct } from '../catalog/products.ts';
+import type { LineProduct } from '../catalog/products.ts';
 import { isUniqueViolation, type Knex, type Tx } from '../lib/db.ts';
 import { ConflictError, ValidationError, type FieldError } from '../lib/errors.ts';
 import type { MessageContext } from '../lib/outbox.ts';
@@ -28,23 +28,20 @@ export interface CreateOrderInput {
 /**
  * Records a new order as RECEIVED with its items, the first step of its trace and the OrderCreated message, all
  * inside `tx` and in one statement (the lifecycle's move from nothing). Prices come from the catalogue at this
- * moment, never from the client. Every column of the new row is set here (its times are the transaction's
- * `now()`, read with the prices), so the order as clients will see it is known before the statement: `alongside`, given that view, adds a write of the caller's to the same statement
- * (the API stores its idempotent response there).
+ * moment (`products`, read in `tx` with `findProductsForLines` or `productsForLinesSql`), never from the client.
+ * Every column of the new row is set here (its times are the transaction's `now()`, read with the prices), so the
+ * order as clients will see it is known before the statement: `alongside`, given that view, adds a write of the
+ * caller's to the same statement (the API stores its idempotent response there).
  */
 export async function createOrder(
   tx: Tx,
   hooks: readonly ChangeHook[],
   input: CreateOrderInput,
   context: MessageContext,
-  options: {
-    alongside?: (order: OrderView) => Knex.QueryBuilder;
-    /** The lines' products as `productsForLinesSql` read them earlier in `tx` (else they are read here). */
-    products?: LineProduct[];
-  } = {},
+  products: LineProduct[],
+  alongside?: (order: OrderView) => Knex.QueryBuilder,
 ): Promise<OrderView> {
-  const { alongside } = options;
-  const lines = priceLines(options.products ?? (await findProductsFor(tx, input.items)), input.items);
+  const lines = priceLines(products, input.items);
   const currency = lines[0].product.currency;
   const total = lines.reduce((sum, l) => sum + l.product.price * l.quantity, 0);
   const id = input.id ?? randomUUID();
@@ -117,10 +114,6 @@ export function productKeysOf(items: OrderLineInput[]): [ids: string[], skus: st
     items.flatMap((i) => (i.product_id ? [i.product_id] : [])),
     items.flatMap((i) => (i.sku ? [i.sku] : [])),
   ];
-}
-
-function findProductsFor(tx: Tx, items: OrderLineInput[]) {
-  return findProductsForLines(tx, ...productKeysOf(items));
 }
 
 /**

@@ -26,9 +26,9 @@ export async function processOrder(deps: OrderDeps, orderId: string, ctx: StepCo
 
 /**
  * processOrder for a batch of orders (the deliveries a worker has in hand): each step is one transaction for the
- * whole batch, with one statement locking every order and one statement per order's change, so a batch of n
- * orders costs 2n + 6 statements where n orders one by one cost 8n. Every order still gets its own trace step,
- * messages. If anything fails the whole step rolls back; the caller then processes the orders
+ * whole batch, with one statement locking every order, one its stock rows and one per order's change, so a batch
+ * of n orders costs 2n + 8 statements where n orders one by one cost 10n (ADR 0014). Every order still gets its
+ * own trace steps and messages. If anything fails the whole step rolls back; the caller then processes the orders
  * one at a time, which resume after whatever step did commit.
  */
 export async function processOrders(deps: OrderDeps, jobs: OrderJob[]): Promise<OrderStatus[]> {
@@ -90,7 +90,7 @@ interface ReservedLine extends OrderLine {
 async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Promise<OrderRow[]> {
   const ids = jobs.map((j) => j.orderId);
   const locked = await lockOrdersWith<{ lines: OrderLine[] }>(tx, ids, { lines: ORDER_ITEMS_SQL });
-  const stock = await lockStockOfOrders(tx, ids, 'items');
+  const stock = await lockStockOfOrders(tx, ids);
   const taken = new Map<string, number>();
   const results: OrderRow[] = [];
   for (const { orderId, ctx } of jobs) {

@@ -125,7 +125,7 @@ async function settleCharges(deps: OrderDeps, tx: Tx, outcomes: ChargeOutcome[])
   const locked = await lockOrdersWith<{ payment: PaymentRow | null }>(tx, ids, {
     payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
   });
-  await lockStockOfOrders(tx, ids, 'reserved');
+  await lockStockOfOrders(tx, ids, ['reserved']);
   const statuses: OrderStatus[] = [];
   for (const outcome of outcomes) {
     const row = locked.get(outcome.orderId);

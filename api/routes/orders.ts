@@ -110,11 +110,9 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
               correlationId: ctx.state.requestId,
               traceparent: currentTraceparent() ?? (ctx.get('traceparent') || undefined),
             },
-            {
-              // The response is stored with the key in the order's own statement.
-              alongside: (view) => store(created(view)),
-              products: lineProductsOf(prefetched),
-            },
+            lineProductsOf(prefetched),
+            // The response is stored with the key in the order's own statement.
+            (view) => store(created(view)),
           );
           span?.setAttribute('comanda.order.id', view.id);
           return view;
