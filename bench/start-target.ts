@@ -1,14 +1,17 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { loadConfig } from '../lib/config.ts';
 import { migrateLatest } from '../lib/db.ts';
 import { createLogger } from '../lib/logger.ts';
 import { connectServices, destroyScratchRun } from '../lib/services.ts';
 import { demoToken, drainDatabase, scratchRun, seedProducts, type Target } from './pipeline.ts';
 import { freePort, freePortRange, ROOT, type BenchProcess } from './processes.ts';
+
+const run = promisify(execFile);
 
 /**
  * Runs `npm start` itself (scripts/start.ts: the supervisor with the api, WORKERS workers and the notifier as
@@ -37,10 +40,12 @@ export async function startSupervisedPipeline(options: {
   await migrateLatest(services.db);
   const productIds = await seedProducts(services.db);
 
+  // What `npm start` runs: it compiles the sources into dist/, then runs the compiled supervisor with plain node.
+  await run('npm', ['run', 'compile', '--silent'], { cwd: ROOT });
   const log = createWriteStream(path.join(logDir, 'npm-start.log'));
   const supervisor = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), '--import', 'tsx', 'scripts/start.ts'],
+    [...(options.nodeArgs ?? []), '--import', './dist/lib/telemetry-register.js', 'dist/scripts/start.js'],
     {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },

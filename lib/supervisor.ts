@@ -48,8 +48,9 @@ interface Slot {
 /**
  * Runs each role in a process of its own (so the pipeline uses every core) and keeps them running: a child that
  * dies is reported and restarted with a growing delay. `stop()` stops the roles one after another with SIGTERM,
- * each finishing its work within its own grace period. Children get an IPC channel: if this process dies without
- * stopping them, they see the channel close and shut down by themselves.
+ * each finishing its work within its own grace period; a Ctrl-C reaches only this process, which stops them so.
+ * Children get an IPC channel: if this process dies without stopping them, they see the channel close and shut
+ * down by themselves.
  */
 export class Supervisor {
   private readonly slots: Slot[] = [];
@@ -78,6 +79,10 @@ export class Supervisor {
     const child = spawn(process.execPath, [...process.execArgv, ...(role.nodeArgs ?? []), role.entry], {
       env: { ...this.options.env, COMANDA_ROLE: `${role.role}.${index}`, ...role.env?.(index) },
       stdio: ['ignore', onLine ? 'pipe' : 'inherit', 'inherit', 'ipc'],
+      // A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and a child that got
+      // it too would begin stopping at once, out of order, then take the SIGTERM of the ordered stop for a second
+      // signal and exit with its work cut short. Should this process die, the IPC channel still ends the child.
+      detached: true,
     });
     slot.child = child;
     slot.startedAt = Date.now();

@@ -51,16 +51,19 @@ const metricsPort = (n: number): Record<string, string> =>
     ? {}
     : { METRICS_PORT: String(config.METRICS_PORT + n) };
 
-// The children run as this file does: the TypeScript sources through tsx (npm start), or the compiled dist/
-// (npm run start:prod), with the same node options (the loader, the tracing preload).
+// The children run as this file does: the compiled dist/ (npm start, npm run start:prod), or the TypeScript sources
+// through tsx (the tests), with the same node options (the loader if any, the tracing preload).
 const extension = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 const entry = (role: string) => fileURLToPath(new URL(`../${role}/main.${extension}`, import.meta.url));
 
 // The consumers hold at most a batch of messages at a time, so a smaller heap than V8 would grow to is plenty, and
-// a major collection is cheap at their live size: under load their resident memory stays near 140 MB instead of
-// 150–190 (docs/performance.md). The api keeps V8's default: capped, it spent more CPU an order on collection and
-// its POST p99 rose (docs/performance.md).
+// a major collection is cheap at their live size: under load their resident memory stays near 120 MB instead of
+// 150–190 (docs/performance.md). A cap costs the api CPU and latency (V8 then collects far more often), so its heap
+// is bounded by how far it may grow past what the last full collection kept: 1.5× instead of up to 4×, which V8
+// allows a young process with a small heap and which took the api's RSS from about 130 MB to 200 in its first
+// burst of orders (docs/performance.md).
 const consumerHeap = ['--max-old-space-size=96'];
+const apiHeap = ['--heap-growing-percent=50'];
 
 const supervisor = new Supervisor({
   roles: [
@@ -73,7 +76,7 @@ const supervisor = new Supervisor({
       env: (i) => metricsPort(i),
       nodeArgs: consumerHeap,
     },
-    { role: 'api', entry: entry('api') },
+    { role: 'api', entry: entry('api'), nodeArgs: apiHeap },
     {
       role: 'analytics',
       entry: entry('analytics'),

@@ -99,3 +99,30 @@ test('when npm start runs, then the api, each worker, the notifier and analytics
     await cleanupRun(env);
   }
 });
+
+test('when the supervisor itself is killed, then its children, in process groups of their own, still stop by themselves', async (t) => {
+  t.timeout(90_000);
+  const env = isolatedEnv({ LOG_LEVEL: 'info', PORT: '0', WORKERS: '1' });
+  const supervisor = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exit = new Promise<number | null>((resolve) => supervisor.once('exit', resolve));
+  const children: number[] = [];
+  let url: string | undefined;
+  createInterface({ input: supervisor.stdout }).on('line', (line) => {
+    const entry = JSON.parse(line) as { msg: string; pid: number };
+    if (entry.msg === 'child started') children.push(entry.pid);
+    url ??= /comanda is running: (http:\/\/[^ ]+)/.exec(entry.msg)?.[1];
+  });
+  try {
+    await until(() => url !== undefined && children.length === 4, 'the api and every child to start', 60_000);
+    supervisor.kill('SIGKILL');
+    await exit;
+    await until(() => children.every((pid) => !alive(pid)), 'every child to stop on its own', 30_000);
+    t.pass();
+  } finally {
+    for (const pid of children) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await cleanupRun(env);
+  }
+});
