@@ -113,6 +113,7 @@ test.serial(
     });
     const exit = new Promise<number | null>((resolve) => npm.once('exit', resolve));
     const stopped = new Map<string, number[]>();
+    let running: { pid: number; argv: string[] }[] = [];
     let url: string | undefined;
     createInterface({ input: npm.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return; // npm's own lines
@@ -122,7 +123,7 @@ test.serial(
     });
     try {
       await until(() => url !== undefined, 'comanda to say where it runs', 60_000);
-      const running = processTree(npm.pid!);
+      running = processTree(npm.pid!);
       const comanda = running.filter((p) => p.argv.some((a) => /^(.*\/)?dist\/\S+\.js$/.test(a)));
       t.is(comanda.length, 5, 'the supervisor, the api, a worker, the notifier and analytics run from dist/');
       t.deepEqual(
@@ -155,10 +156,13 @@ test.serial(
         'each role stopped on its own, exit code 0',
       );
     } finally {
-      try {
-        process.kill(-npm.pid!, 'SIGKILL');
-      } catch {
-        // Already gone.
+      // The supervisor's children have process groups of their own: end each one, not only npm's group.
+      for (const p of [...processTree(npm.pid!), ...running]) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
       }
       await exit;
       const db = createDb({ url: env.DATABASE_URL, poolMax: 1, statementTimeoutMs: 0 });
