@@ -60,6 +60,8 @@ const schema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default(defaultDatabaseUrl),
   DATABASE_POOL_MAX: int(1, 500).default(10),
   DATABASE_PREPARED_STATEMENTS: bool.default(true),
+  /** BEGIN sent with a transaction's first statement and COMMIT with its last (lib/db.ts). */
+  DATABASE_PIPELINE: bool.default(true),
   DATABASE_STATEMENT_TIMEOUT_MS: int(0).default(10_000),
   /** How long a request waits for a free connection before it is answered 503 instead of queueing on. */
   DATABASE_ACQUIRE_TIMEOUT_MS: int(50, 60_000).default(2000),

@@ -34,6 +34,13 @@ export interface DbOptions {
    * every time and planning them was a large share of their cost.
    */
   prepare?: boolean;
+  /**
+   * Sends several statements of a transaction without waiting between them (node-postgres's pipeline mode): knex's
+   * BEGIN goes out with the transaction's first statement, and `commitWithNext` sends its last one with the COMMIT.
+   * Each round trip costs both processes system calls and wake-ups, which on a small machine weigh as much as the
+   * statements themselves (docs/performance.md).
+   */
+  pipeline?: boolean;
 }
 
 /** A knex instance on PostgreSQL, with a statement timeout so no query holds a connection forever. */
@@ -58,15 +65,16 @@ export function createDb(options: DbOptions): Db {
           }
         : {}),
       connectionTimeoutMillis: 5000,
+      ...(options.pipeline ? { pipeline: true } : {}),
     },
     pool: {
       min: 0,
       max: options.poolMax,
       idleTimeoutMillis: 30_000,
-      ...(options.prepare
+      ...(options.prepare || options.pipeline
         ? {
-            afterCreate: (connection: Parameters<typeof nameStatements>[0], done: (err?: Error) => void) => {
-              nameStatements(connection);
+            afterCreate: (connection: PgClient, done: (err?: Error) => void) => {
+              tuneConnection(connection, { prepare: !!options.prepare, pipeline: !!options.pipeline });
               done();
             },
           }
@@ -89,21 +97,123 @@ interface PgQueryConfig {
   name?: string;
 }
 
+type PgCallback = (err: Error | null, result?: unknown) => void;
+
+/** The node-postgres client under a knex connection, as far as comanda touches it. */
+interface PgClient {
+  query: (config: unknown, ...rest: unknown[]) => unknown;
+  connection: { stream: { cork(): void; uncork(): void } };
+}
+
+/** Where a connection's transaction stands, for the pipelining of BEGIN and COMMIT. */
+interface Pipelining {
+  /** knex's BEGIN, answered here and not sent yet: it goes out with the first statement. */
+  beginHeld: boolean;
+  /** The next statement is the transaction's last: it goes out with the COMMIT. */
+  commitNext: boolean;
+  /** The transaction ended with its last statement: knex's COMMIT (or ROLLBACK) is answered here. */
+  ended: boolean;
+}
+
+const pipelining = new WeakMap<object, Pipelining>();
+
+/** A result for a statement answered here rather than by PostgreSQL (a held BEGIN, a COMMIT already sent). */
+function localResult(command: string) {
+  return { command, rowCount: null, rows: [], fields: [] };
+}
+
+const TRANSACTION_END = /^(COMMIT|ROLLBACK);?$/i;
+
 /**
- * Names every statement that has parameters (a single statement, so the extended protocol can prepare it) after
- * a hash of its text; node-postgres then prepares it once per connection and sends only Bind/Execute afterwards.
- * Done on each connection rather than on knex's client, because knex runs a transaction's statements through a
- * client object of its own that would bypass it.
+ * Tunes a new connection. With `prepare`, every statement that has parameters (a single statement, so the extended
+ * protocol can prepare it) is named after its text; node-postgres then prepares it once per connection and sends
+ * only Bind/Execute afterwards. With `pipeline`, knex's BEGIN is held back and written with the transaction's
+ * first statement, and a statement marked by `commitWithNext` is written with the COMMIT: a transaction of n
+ * statements is n round trips instead of n + 2. Done on each connection rather than on knex's client, because knex
+ * runs a transaction's statements through a client object of its own that would bypass it.
+ *
+ * A held BEGIN can only fail with the connection itself (PostgreSQL refuses BEGIN only inside an aborted
+ * transaction, and knex never leaves one behind), in which case the statement sent with it fails too; should it
+ * ever fail alone, its error is still the statement's, so the caller rolls back.
  */
-function nameStatements(connection: { query: (...args: unknown[]) => unknown }): void {
-  const query = connection.query.bind(connection);
-  connection.query = (config: unknown, ...rest: unknown[]) => {
-    const c = config as PgQueryConfig | undefined;
-    if (c && typeof c === 'object' && c.text && c.values?.length && !c.name && !c.text.includes(';')) {
-      c.name = statementName(c.text);
+function tuneConnection(client: PgClient, options: { prepare: boolean; pipeline: boolean }): void {
+  const query = client.query.bind(client);
+  const state: Pipelining = { beginHeld: false, commitNext: false, ended: false };
+  pipelining.set(client, state);
+  client.query = (config: unknown, ...rest: unknown[]) => {
+    const c = (typeof config === 'string' ? { text: config } : config) as PgQueryConfig | undefined;
+    const text = c?.text?.trim();
+    const callback = rest.find((r): r is PgCallback => typeof r === 'function');
+    if (!options.pipeline || !c || !text || !callback) return query(nameOf(c, options.prepare), ...rest);
+
+    if (/^BEGIN;?$/i.test(text)) {
+      state.beginHeld = true;
+      state.ended = false;
+      state.commitNext = false;
+      process.nextTick(() => callback(null, localResult('BEGIN')));
+      return undefined;
     }
-    return query(config, ...rest);
+    if (TRANSACTION_END.test(text) && (state.ended || state.beginHeld)) {
+      // Committed with its last statement, or nothing ran: there is nothing to end.
+      state.ended = state.beginHeld = state.commitNext = false;
+      process.nextTick(() => callback(null, localResult(text.replace(';', '').toUpperCase())));
+      return undefined;
+    }
+    if (TRANSACTION_END.test(text)) {
+      state.commitNext = false;
+      return query(config, ...rest);
+    }
+    if (state.ended) {
+      process.nextTick(() =>
+        callback(
+          new Error('A statement after the transaction committed with its last statement (commitWithNext)'),
+        ),
+      );
+      return undefined;
+    }
+    if (!state.beginHeld && !state.commitNext) return query(nameOf(c, options.prepare), ...rest);
+
+    const begin = state.beginHeld;
+    const commit = state.commitNext;
+    state.beginHeld = state.commitNext = false;
+    state.ended = commit;
+    let failure: Error | null = null;
+    let outcome: [Error | null, unknown] = [null, undefined];
+    const statement = nameOf(c, options.prepare);
+    const stream = client.connection.stream;
+    stream.cork();
+    try {
+      if (begin) query('BEGIN', (err: Error | null) => (failure ??= err));
+      if (!commit) {
+        return query(statement, (err: Error | null, res?: unknown) => callback(err ?? failure, res));
+      }
+      query(statement, (err: Error | null, res?: unknown) => (outcome = [err, res]));
+      // In a transaction the statement aborted, COMMIT rolls back without an error: the statement's is the one.
+      return query('COMMIT', (err: Error | null) => callback(outcome[0] ?? failure ?? err, outcome[1]));
+    } finally {
+      stream.uncork();
+    }
   };
+}
+
+/** The statement to send: named after its text, when it can be prepared and naming is on. */
+function nameOf(c: PgQueryConfig | undefined, prepare: boolean): PgQueryConfig | undefined {
+  if (prepare && c && c.text && c.values?.length && !c.name && !c.text.includes(';')) {
+    c.name = statementName(c.text);
+  }
+  return c;
+}
+
+/**
+ * Marks the transaction's next statement as its last: it is sent together with the COMMIT, and resolves once both
+ * are done (rejecting with the statement's error, or the COMMIT's). The transaction is then committed; knex's own
+ * COMMIT afterwards is answered without a round trip, and any further statement in it fails. Without pipelining
+ * (DbOptions.pipeline) it does nothing: knex commits as usual.
+ */
+export async function commitWithNext(tx: Tx): Promise<void> {
+  const client = await (tx.client as { acquireConnection(): Promise<object> }).acquireConnection();
+  const state = pipelining.get(client);
+  if (state && (client as { pipeline?: boolean }).pipeline) state.commitNext = true;
 }
 
 /**

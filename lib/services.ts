@@ -116,6 +116,7 @@ function createPool(config: Config, logger: Logger, name: string): Db {
     // others (a NOTIFY takes a cluster-wide lock at commit, which serialises every committing transaction).
     settings: config.RELAY_ENABLED ? { 'comanda.outbox_notify': 'off' } : {},
     prepare: config.DATABASE_PREPARED_STATEMENTS,
+    pipeline: config.DATABASE_PIPELINE,
   });
   countQueries(db, name);
   return db;

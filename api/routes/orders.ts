@@ -18,6 +18,7 @@ import {
 import { parseInput } from '../validation.ts';
 import { UUID } from '../../lib/uuid.ts';
 import { currentTraceparent, inSpan } from '../../lib/telemetry.ts';
+import { commitWithNext } from '../../lib/db.ts';
 
 export function orderBodySchema(maxItems: number, maxQuantity: number) {
   const line = z
@@ -94,6 +95,8 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
           body: order,
           headers: { Location: `/orders/${order.id}` },
         });
+        // The order's statement is the transaction's last: it goes out with the COMMIT, in one round trip.
+        await commitWithNext(tx);
         // With tracing on, the outbox row carries this span's context: the relay's publish continues from it.
         const order = await inSpan('order create', async (span) => {
           const view = await createOrder(
