@@ -109,8 +109,8 @@ interface PgClient {
 interface Pipelining {
   /** knex's BEGIN, answered here and not sent yet: it goes out with the first statement. */
   beginHeld: boolean;
-  /** The next statement is the transaction's last: it goes out with the COMMIT. */
-  commitNext: boolean;
+  /** How many statements the transaction has left (`commitWithNext`): the last goes out with the COMMIT. 0: unknown. */
+  commitIn: number;
   /** The transaction ended with its last statement: knex's COMMIT (or ROLLBACK) is answered here. */
   ended: boolean;
 }
@@ -138,7 +138,7 @@ const TRANSACTION_END = /^(COMMIT|ROLLBACK);?$/i;
  */
 function tuneConnection(client: PgClient, options: { prepare: boolean; pipeline: boolean }): void {
   const query = client.query.bind(client);
-  const state: Pipelining = { beginHeld: false, commitNext: false, ended: false };
+  const state: Pipelining = { beginHeld: false, commitIn: 0, ended: false };
   pipelining.set(client, state);
   client.query = (config: unknown, ...rest: unknown[]) => {
     const c = (typeof config === 'string' ? { text: config } : config) as PgQueryConfig | undefined;
@@ -149,18 +149,19 @@ function tuneConnection(client: PgClient, options: { prepare: boolean; pipeline:
     if (/^BEGIN;?$/i.test(text)) {
       state.beginHeld = true;
       state.ended = false;
-      state.commitNext = false;
+      state.commitIn = 0;
       process.nextTick(() => callback(null, localResult('BEGIN')));
       return undefined;
     }
     if (TRANSACTION_END.test(text) && (state.ended || state.beginHeld)) {
       // Committed with its last statement, or nothing ran: there is nothing to end.
-      state.ended = state.beginHeld = state.commitNext = false;
+      state.ended = state.beginHeld = false;
+      state.commitIn = 0;
       process.nextTick(() => callback(null, localResult(text.replace(';', '').toUpperCase())));
       return undefined;
     }
     if (TRANSACTION_END.test(text)) {
-      state.commitNext = false;
+      state.commitIn = 0;
       return query(config, ...rest);
     }
     if (state.ended) {
@@ -171,11 +172,11 @@ function tuneConnection(client: PgClient, options: { prepare: boolean; pipeline:
       );
       return undefined;
     }
-    if (!state.beginHeld && !state.commitNext) return query(nameOf(c, options.prepare), ...rest);
+    const commit = state.commitIn > 0 && --state.commitIn === 0;
+    if (!state.beginHeld && !commit) return query(nameOf(c, options.prepare), ...rest);
 
     const begin = state.beginHeld;
-    const commit = state.commitNext;
-    state.beginHeld = state.commitNext = false;
+    state.beginHeld = false;
     state.ended = commit;
     let failure: Error | null = null;
     let outcome: [Error | null, unknown] = [null, undefined];
@@ -205,15 +206,16 @@ function nameOf(c: PgQueryConfig | undefined, prepare: boolean): PgQueryConfig |
 }
 
 /**
- * Marks the transaction's next statement as its last: it is sent together with the COMMIT, and resolves once both
- * are done (rejecting with the statement's error, or the COMMIT's). The transaction is then committed; knex's own
- * COMMIT afterwards is answered without a round trip, and any further statement in it fails. Without pipelining
- * (DbOptions.pipeline) it does nothing: knex commits as usual.
+ * Marks the transaction's next `statements` statements as its last: the last one goes out with the COMMIT, and
+ * resolves once the COMMIT is done too (rejecting with its own error, or the COMMIT's), so awaiting all of them
+ * awaits the commit. Issued together (not one after another's result), they go out without waiting for each
+ * other. The transaction is then committed: knex's own COMMIT afterwards is answered without a round trip, and
+ * any further statement in it fails. Without pipelining (DbOptions.pipeline) it does nothing: knex commits.
  */
-export async function commitWithNext(tx: Tx): Promise<void> {
+export async function commitWithNext(tx: Tx, statements = 1): Promise<void> {
   const client = await (tx.client as { acquireConnection(): Promise<object> }).acquireConnection();
   const state = pipelining.get(client);
-  if (state && (client as { pipeline?: boolean }).pipeline) state.commitNext = true;
+  if (state && (client as { pipeline?: boolean }).pipeline && statements > 0) state.commitIn = statements;
 }
 
 /**

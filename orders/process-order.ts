@@ -1,6 +1,6 @@
 import { lockStockOfOrders, ORDER_ITEMS_SQL, reserveStockCtes } from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
-import type { Tx } from '../lib/db.ts';
+import { commitWithNext, type Tx } from '../lib/db.ts';
 import type { OrderRow } from './order-queries.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import { lockOrder, lockOrdersWith, noteStep, type OrderDeps, type StepContext } from './order-steps.ts';
@@ -83,22 +83,28 @@ interface ReservedLine extends OrderLine {
 
 /**
  * Reserves every item of each order or none; the orders are locked first, then every stock row the batch needs, in
- * id order. The catalogue's CTEs write the stock, the reservations, the ledger and the stock messages in the move's
- * statement. Orders of one batch that share a product see each other's reservations: the stock read under the lock
- * is counted down here.
+ * id order (the two statements sent together). The catalogue's CTEs write the stock, the reservations, the ledger
+ * and the stock messages in the move's statement. Orders of one batch that share a product see each other's
+ * reservations: the stock read under the lock is counted down here, so the moves are decided before any is sent,
+ * and then sent together, the last with the COMMIT.
  */
 async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Promise<OrderRow[]> {
   const ids = jobs.map((j) => j.orderId);
-  const locked = await lockOrdersWith<{ lines: OrderLine[] }>(tx, ids, { lines: ORDER_ITEMS_SQL });
-  const stock = await lockStockOfOrders(tx, ids);
+  const [locked, stock] = await Promise.all([
+    lockOrdersWith<{ lines: OrderLine[] }>(tx, ids, { lines: ORDER_ITEMS_SQL }),
+    lockStockOfOrders(tx, ids),
+  ]);
   const taken = new Map<string, number>();
-  const results: OrderRow[] = [];
+  // The same order twice in a batch (a redelivery beside its first delivery) gets the first one's outcome.
+  const outcomes = new Map<string, () => Promise<OrderRow>>();
+  const moves: (() => Promise<OrderRow>)[] = [];
   for (const { orderId, ctx } of jobs) {
     const row = locked.get(orderId);
     if (!row) throw new PermanentMessageError(`Order ${orderId} does not exist`);
+    if (outcomes.has(orderId)) continue;
     const { lines, ...order } = row;
     if (order.status !== 'RECEIVED') {
-      results.push(order);
+      outcomes.set(orderId, () => Promise.resolve(order));
       continue;
     }
     const items: ReservedLine[] = lines.map((l) => ({
@@ -108,15 +114,19 @@ async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Prom
     const short = items.filter((i) => i.stock_available < i.quantity);
     if (!short.length)
       for (const i of items) taken.set(i.product_id, (taken.get(i.product_id) ?? 0) + i.quantity);
-    const moved = short.length
-      ? await rejectOutOfStock(deps, tx, order, short, ctx)
-      : await reserve(deps, tx, order, items, ctx);
-    noteStep(ctx, order.status, moved);
-    // The same order twice in a batch (a redelivery beside its first delivery): the second sees the first's move.
-    locked.set(orderId, { ...moved, lines });
-    results.push(moved);
+    const move = async () => {
+      const moved = short.length
+        ? await rejectOutOfStock(deps, tx, order, short, ctx)
+        : await reserve(deps, tx, order, items, ctx);
+      noteStep(ctx, order.status, moved);
+      return moved;
+    };
+    moves.push(move);
+    outcomes.set(orderId, move);
   }
-  return results;
+  if (moves.length) await commitWithNext(tx, moves.length);
+  const done = new Map([...outcomes].map(([id, run]) => [id, run()]));
+  return Promise.all(jobs.map((j) => done.get(j.orderId)!));
 }
 
 function rejectOutOfStock(deps: OrderDeps, tx: Tx, order: OrderRow, short: ReservedLine[], ctx: StepContext) {

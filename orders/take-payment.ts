@@ -117,25 +117,32 @@ interface ChargeOutcome {
 type LockedForSettling = OrderRow & { payment: PaymentRow | null };
 
 /**
- * Records charges' outcomes under their orders' locks: the orders with their payments in one round trip for the
- * batch, then every reserved stock row, in id order, in another; then one statement per order.
+ * Records charges' outcomes under their orders' locks: the orders with their payments, then every reserved stock
+ * row in id order, in two statements sent together; then each order's statements, sent without waiting for one
+ * another (different orders' rows, and stock changes that add up in any order).
  */
 async function settleCharges(deps: OrderDeps, tx: Tx, outcomes: ChargeOutcome[]): Promise<OrderStatus[]> {
   const ids = outcomes.map((o) => o.orderId);
-  const locked = await lockOrdersWith<{ payment: PaymentRow | null }>(tx, ids, {
-    payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
-  });
-  await lockStockOfOrders(tx, ids, ['reserved']);
-  const statuses: OrderStatus[] = [];
-  for (const outcome of outcomes) {
-    const row = locked.get(outcome.orderId);
-    if (!row) throw new PermanentMessageError(`Order ${outcome.orderId} does not exist`);
-    const status = await settleCharge(deps, tx, row, outcome);
-    // The same order twice in a batch: the second finds it settled.
-    locked.set(outcome.orderId, { ...row, status, payment: null });
-    statuses.push(status);
-  }
-  return statuses;
+  const [locked] = await Promise.all([
+    lockOrdersWith<{ payment: PaymentRow | null }>(tx, ids, {
+      payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
+    }),
+    lockStockOfOrders(tx, ids, ['reserved']),
+  ]);
+  const missing = ids.find((id) => !locked.has(id));
+  if (missing) throw new PermanentMessageError(`Order ${missing} does not exist`);
+  // The same order twice in a batch: the second gets the first one's outcome (it would find the order settled).
+  const settled = new Map<string, Promise<OrderStatus>>();
+  return Promise.all(
+    outcomes.map((outcome) => {
+      let status = settled.get(outcome.orderId);
+      if (!status) {
+        status = settleCharge(deps, tx, locked.get(outcome.orderId)!, outcome);
+        settled.set(outcome.orderId, status);
+      }
+      return status;
+    }),
+  );
 }
 
 /**
