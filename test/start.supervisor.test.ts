@@ -13,18 +13,24 @@ function alive(pid: number): boolean {
   }
 }
 
-test('when npm start runs, then the api, each worker, the notifier and analytics are processes of their own; a killed worker is restarted and the orders still finish; SIGTERM stops every child and exits 0', async (t) => {
-  t.timeout(120_000);
-  const env = isolatedEnv({ LOG_LEVEL: 'info', PORT: '0', WORKERS: '2' });
+/** `npm start`'s supervisor (through tsx, as the tests run it), with its exit and its log lines. */
+function startSupervisor(env: Record<string, string>) {
   const supervisor = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exit = new Promise<number | null>((resolve) => supervisor.once('exit', resolve));
+  return { supervisor, exit, lines: createInterface({ input: supervisor.stdout }) };
+}
+
+test('when npm start runs, then the api, each worker, the notifier and analytics are processes of their own; a killed worker is restarted and the orders still finish; SIGTERM stops every child and exits 0', async (t) => {
+  t.timeout(120_000);
+  const env = isolatedEnv({ LOG_LEVEL: 'info', PORT: '0', WORKERS: '2' });
+  const { supervisor, exit, lines } = startSupervisor(env);
   const started: { role: string; index: number; pid: number }[] = [];
   const roles = new Set<string>();
   let url: string | undefined;
-  createInterface({ input: supervisor.stdout }).on('line', (line) => {
+  lines.on('line', (line) => {
     const entry = JSON.parse(line) as {
       msg: string;
       role?: string;
@@ -103,14 +109,10 @@ test('when npm start runs, then the api, each worker, the notifier and analytics
 test('when the supervisor itself is killed, then its children, in process groups of their own, still stop by themselves', async (t) => {
   t.timeout(90_000);
   const env = isolatedEnv({ LOG_LEVEL: 'info', PORT: '0', WORKERS: '1' });
-  const supervisor = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exit = new Promise<number | null>((resolve) => supervisor.once('exit', resolve));
+  const { supervisor, exit, lines } = startSupervisor(env);
   const children: number[] = [];
   let url: string | undefined;
-  createInterface({ input: supervisor.stdout }).on('line', (line) => {
+  lines.on('line', (line) => {
     const entry = JSON.parse(line) as { msg: string; pid: number };
     if (entry.msg === 'child started') children.push(entry.pid);
     url ??= /comanda is running: (http:\/\/[^ ]+)/.exec(entry.msg)?.[1];
