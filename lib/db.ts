@@ -141,10 +141,12 @@ function tuneConnection(client: PgClient, options: { prepare: boolean; pipeline:
   const state: Pipelining = { beginHeld: false, commitIn: 0, ended: false };
   pipelining.set(client, state);
   client.query = (config: unknown, ...rest: unknown[]) => {
-    const c = (typeof config === 'string' ? { text: config } : config) as PgQueryConfig | undefined;
-    const text = c?.text?.trim();
-    const callback = rest.find((r): r is PgCallback => typeof r === 'function');
-    if (!options.pipeline || !c || !text || !callback) return query(nameOf(c, options.prepare), ...rest);
+    // knex passes (config, callback); anything else (a text, a promise-style call) goes through as it came.
+    const callback = rest.length === 1 && typeof rest[0] === 'function' ? (rest[0] as PgCallback) : undefined;
+    if (typeof config !== 'object' || config === null) return query(config, ...rest);
+    const c = config as PgQueryConfig;
+    const text = c.text?.trim();
+    if (!options.pipeline || !text || !callback) return query(nameOf(c, options.prepare), ...rest);
 
     if (/^BEGIN;?$/i.test(text)) {
       state.beginHeld = true;
@@ -198,8 +200,8 @@ function tuneConnection(client: PgClient, options: { prepare: boolean; pipeline:
 }
 
 /** The statement to send: named after its text, when it can be prepared and naming is on. */
-function nameOf(c: PgQueryConfig | undefined, prepare: boolean): PgQueryConfig | undefined {
-  if (prepare && c && c.text && c.values?.length && !c.name && !c.text.includes(';')) {
+function nameOf(c: PgQueryConfig, prepare: boolean): PgQueryConfig {
+  if (prepare && c.text && c.values?.length && !c.name && !c.text.includes(';')) {
     c.name = statementName(c.text);
   }
   return c;
