@@ -221,6 +221,24 @@ export async function commitWithNext(tx: Tx, statements = 1): Promise<void> {
 }
 
 /**
+ * Runs statements of one transaction that do not depend on each other's results: with pipelining, all at once (each
+ * goes out without waiting for the one before it to be answered, and PostgreSQL runs them in the order sent); without,
+ * one after another, since a connection then takes one statement at a time.
+ */
+export async function together<T extends readonly unknown[]>(
+  tx: Tx,
+  ...statements: { [K in keyof T]: () => Promise<T[K]> }
+): Promise<T> {
+  const client = await (tx.client as { acquireConnection(): Promise<object> }).acquireConnection();
+  if ((client as { pipeline?: boolean }).pipeline) {
+    return Promise.all(statements.map((run) => run())) as unknown as Promise<T>;
+  }
+  const results: unknown[] = [];
+  for (const run of statements) results.push(await run());
+  return results as unknown as T;
+}
+
+/**
  * A statement's name, remembered per text: the hot statements are a few texts of several kilobytes sent hundreds of
  * times a second, and hashing each again cost the worker 2 % of its CPU. Bounded: emptied when it fills up.
  */

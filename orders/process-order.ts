@@ -1,6 +1,6 @@
 import { lockStockOfOrders, ORDER_ITEMS_SQL, reserveStockCtes } from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
-import { commitWithNext, type Tx } from '../lib/db.ts';
+import { commitWithNext, together, type Tx } from '../lib/db.ts';
 import type { OrderRow } from './order-queries.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import { lockOrder, lockOrdersWith, noteStep, type OrderDeps, type StepContext } from './order-steps.ts';
@@ -90,14 +90,15 @@ interface ReservedLine extends OrderLine {
  */
 async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Promise<OrderRow[]> {
   const ids = jobs.map((j) => j.orderId);
-  const [locked, stock] = await Promise.all([
-    lockOrdersWith<{ lines: OrderLine[] }>(tx, ids, { lines: ORDER_ITEMS_SQL }),
-    lockStockOfOrders(tx, ids),
-  ]);
+  const [locked, stock] = await together(
+    tx,
+    () => lockOrdersWith<{ lines: OrderLine[] }>(tx, ids, { lines: ORDER_ITEMS_SQL }),
+    () => lockStockOfOrders(tx, ids),
+  );
   const taken = new Map<string, number>();
   // The same order twice in a batch (a redelivery beside its first delivery) gets the first one's outcome.
   const outcomes = new Map<string, () => Promise<OrderRow>>();
-  const moves: (() => Promise<OrderRow>)[] = [];
+  let moves = 0;
   for (const { orderId, ctx } of jobs) {
     const row = locked.get(orderId);
     if (!row) throw new PermanentMessageError(`Order ${orderId} does not exist`);
@@ -114,19 +115,19 @@ async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Prom
     const short = items.filter((i) => i.stock_available < i.quantity);
     if (!short.length)
       for (const i of items) taken.set(i.product_id, (taken.get(i.product_id) ?? 0) + i.quantity);
-    const move = async () => {
+    moves++;
+    outcomes.set(orderId, async () => {
       const moved = short.length
         ? await rejectOutOfStock(deps, tx, order, short, ctx)
         : await reserve(deps, tx, order, items, ctx);
       noteStep(ctx, order.status, moved);
       return moved;
-    };
-    moves.push(move);
-    outcomes.set(orderId, move);
+    });
   }
-  if (moves.length) await commitWithNext(tx, moves.length);
-  const done = new Map([...outcomes].map(([id, run]) => [id, run()]));
-  return Promise.all(jobs.map((j) => done.get(j.orderId)!));
+  if (moves) await commitWithNext(tx, moves);
+  const ran = await together(tx, ...[...outcomes.values()]);
+  const done = new Map([...outcomes.keys()].map((id, i) => [id, ran[i]]));
+  return jobs.map((j) => done.get(j.orderId)!);
 }
 
 function rejectOutOfStock(deps: OrderDeps, tx: Tx, order: OrderRow, short: ReservedLine[], ctx: StepContext) {

@@ -1,6 +1,6 @@
 import { lockStockOfOrders, settleStockCtes, type Cte } from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
-import type { Tx } from '../lib/db.ts';
+import { together, type Tx } from '../lib/db.ts';
 import { PaymentInFlightError } from './errors.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import { orderOutboxRow, type RefundRequestedData } from './messages.ts';
@@ -123,26 +123,25 @@ type LockedForSettling = OrderRow & { payment: PaymentRow | null };
  */
 async function settleCharges(deps: OrderDeps, tx: Tx, outcomes: ChargeOutcome[]): Promise<OrderStatus[]> {
   const ids = outcomes.map((o) => o.orderId);
-  const [locked] = await Promise.all([
-    lockOrdersWith<{ payment: PaymentRow | null }>(tx, ids, {
-      payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
-    }),
-    lockStockOfOrders(tx, ids, ['reserved']),
-  ]);
+  const [locked] = await together(
+    tx,
+    () =>
+      lockOrdersWith<{ payment: PaymentRow | null }>(tx, ids, {
+        payment: `(select row_to_json(pay) from payments pay where pay.order_id = o.id for no key update)`,
+      }),
+    () => lockStockOfOrders(tx, ids, ['reserved']),
+  );
   const missing = ids.find((id) => !locked.has(id));
   if (missing) throw new PermanentMessageError(`Order ${missing} does not exist`);
   // The same order twice in a batch: the second gets the first one's outcome (it would find the order settled).
-  const settled = new Map<string, Promise<OrderStatus>>();
-  return Promise.all(
-    outcomes.map((outcome) => {
-      let status = settled.get(outcome.orderId);
-      if (!status) {
-        status = settleCharge(deps, tx, locked.get(outcome.orderId)!, outcome);
-        settled.set(outcome.orderId, status);
-      }
-      return status;
-    }),
+  const first = new Map<string, ChargeOutcome>();
+  for (const o of outcomes) if (!first.has(o.orderId)) first.set(o.orderId, o);
+  const settled = await together(
+    tx,
+    ...[...first.values()].map((o) => () => settleCharge(deps, tx, locked.get(o.orderId)!, o)),
   );
+  const byOrder = new Map([...first.keys()].map((id, i) => [id, settled[i]]));
+  return outcomes.map((o) => byOrder.get(o.orderId)!);
 }
 
 /**

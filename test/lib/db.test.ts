@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
-import { commitWithNext, createDb } from '../../lib/db.ts';
+import { commitWithNext, createDb, together } from '../../lib/db.ts';
 import { baseUrls } from '../helpers/pipeline.ts';
 
 test('with prepared statements on, a statement run inside a transaction is prepared once per connection and keeps its generic plan', async (t) => {
@@ -139,3 +139,33 @@ test('with pipelining, a statement after the one that committed is refused, and 
   );
   t.is(writes() - before, 0, 'neither BEGIN nor ROLLBACK was sent');
 });
+
+for (const pipeline of [true, false]) {
+  test(`with pipelining ${pipeline ? 'on' : 'off'}, statements run together come back in order, and node-postgres warns of nothing`, async (t) => {
+    const db = createDb({
+      url: baseUrls().postgres,
+      poolMax: 1,
+      statementTimeoutMs: 0,
+      prepare: true,
+      pipeline,
+    });
+    t.teardown(() => db.destroy());
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    t.teardown(() => process.off('warning', onWarning));
+
+    const [slow, fast, many] = await db.transaction((tx) =>
+      together(
+        tx,
+        async () => (await tx.raw('select pg_sleep(0.05), ?::int as n', [1])).rows[0].n as number,
+        async () => (await tx.raw('select ?::int as n', [2])).rows[0].n as number,
+        async () => (await tx.raw('select generate_series(1, ?::int) as n', [3])).rows.length as number,
+      ),
+    );
+
+    t.deepEqual([slow, fast, many], [1, 2, 3]);
+    await new Promise((r) => setImmediate(r));
+    t.deepEqual(warnings, []);
+  });
+}
