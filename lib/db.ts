@@ -36,9 +36,9 @@ export interface DbOptions {
   prepare?: boolean;
   /**
    * Sends several statements of a transaction without waiting between them (node-postgres's pipeline mode): knex's
-   * BEGIN goes out with the transaction's first statement, and `commitWithNext` sends its last one with the COMMIT.
-   * Each round trip costs both processes system calls and wake-ups, which on a small machine weigh as much as the
-   * statements themselves (docs/performance.md).
+   * BEGIN goes out with the transaction's first statement, `commitWithNext` sends its last one with the COMMIT, and
+   * `together` sends independent ones at once. Each wait saved is a round trip's latency, a system call and a
+   * wake-up on both sides; what that is worth is measured in docs/performance.md.
    */
   pipeline?: boolean;
 }
@@ -215,9 +215,14 @@ function nameOf(c: PgQueryConfig, prepare: boolean): PgQueryConfig {
  * any further statement in it fails. Without pipelining (DbOptions.pipeline) it does nothing: knex commits.
  */
 export async function commitWithNext(tx: Tx, statements = 1): Promise<void> {
-  const client = await (tx.client as { acquireConnection(): Promise<object> }).acquireConnection();
+  const client = await clientOf(tx);
   const state = pipelining.get(client);
-  if (state && (client as { pipeline?: boolean }).pipeline && statements > 0) state.commitIn = statements;
+  if (state && client.pipeline && statements > 0) state.commitIn = statements;
+}
+
+/** The node-postgres client a transaction runs on (knex's transaction client hands out only its own). */
+function clientOf(tx: Tx): Promise<{ pipeline?: boolean }> {
+  return (tx.client as { acquireConnection(): Promise<{ pipeline?: boolean }> }).acquireConnection();
 }
 
 /**
@@ -229,8 +234,7 @@ export async function together<T extends readonly unknown[]>(
   tx: Tx,
   ...statements: { [K in keyof T]: () => Promise<T[K]> }
 ): Promise<T> {
-  const client = await (tx.client as { acquireConnection(): Promise<object> }).acquireConnection();
-  if ((client as { pipeline?: boolean }).pipeline) {
+  if ((await clientOf(tx)).pipeline) {
     return Promise.all(statements.map((run) => run())) as unknown as Promise<T>;
   }
   const results: unknown[] = [];
