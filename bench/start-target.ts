@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -12,6 +13,14 @@ import { demoToken, drainDatabase, scratchRun, seedProducts, type Target } from 
 import { freePort, freePortRange, ROOT, type BenchProcess } from './processes.ts';
 
 const run = promisify(execFile);
+
+/** A package script's command line, as package.json has it (`node …`). */
+async function scriptArgv(name: string): Promise<string[]> {
+  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  return pkg.scripts[name].split(/\s+/);
+}
 
 /**
  * Runs `npm start` itself (scripts/start.ts: the supervisor with the api, WORKERS workers and the notifier as
@@ -40,18 +49,15 @@ export async function startSupervisedPipeline(options: {
   await migrateLatest(services.db);
   const productIds = await seedProducts(services.db);
 
-  // What `npm start` runs: it compiles the sources into dist/, then runs the compiled supervisor with plain node.
+  // What `npm start` runs: it compiles the sources into dist/, then runs `start:prod`, the compiled supervisor.
   await run('npm', ['run', 'compile', '--silent'], { cwd: ROOT });
+  const [, ...startProd] = await scriptArgv('start:prod');
   const log = createWriteStream(path.join(logDir, 'npm-start.log'));
-  const supervisor = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), '--import', './dist/lib/telemetry-register.js', 'dist/scripts/start.js'],
-    {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const supervisor = spawn(process.execPath, [...(options.nodeArgs ?? []), ...startProd], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   supervisor.stderr.pipe(log);
   const exited = once(supervisor, 'exit').then(([code]) => code as number | null);
   const children = new Map<string, BenchProcess>();

@@ -3,15 +3,7 @@ import { createInterface } from 'node:readline';
 import test from 'ava';
 import { getJson, postOrder } from './helpers/http.ts';
 import { cleanupRun, isolatedEnv, until } from './helpers/pipeline.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive } from './helpers/processes.ts';
 
 /** `npm start`'s supervisor (through tsx, as the tests run it), with its exit and its log lines. */
 function startSupervisor(env: Record<string, string>) {

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -11,6 +11,7 @@ import { createDb } from '../../lib/db.ts';
 import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, postOrder } from '../helpers/http.ts';
 import { cleanupRun, isolatedEnv, until } from '../helpers/pipeline.ts';
+import { alive, processTree } from '../helpers/processes.ts';
 import { scriptArgv } from './deploy-files.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,45 +59,6 @@ test.before(async () => {
   // What CI and the Dockerfile do before they run anything compiled.
   await run('npm', ['run', 'build'], { cwd: ROOT });
 });
-
-/** A process and every process under it, with their command lines. */
-function processTree(root: number): { pid: number; argv: string[] }[] {
-  const all: { pid: number; ppid: number; argv: string[] }[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // After the command name (in parentheses): state, ppid, …
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      all.push({
-        pid: Number(entry),
-        ppid,
-        argv: readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0'),
-      });
-    } catch {
-      // It exited while we looked.
-    }
-  }
-  const tree = new Set([root]);
-  for (let grown = true; grown;) {
-    grown = false;
-    for (const p of all)
-      if (!tree.has(p.pid) && tree.has(p.ppid)) {
-        tree.add(p.pid);
-        grown = true;
-      }
-  }
-  return all.filter((p) => tree.has(p.pid)).map(({ pid, argv }) => ({ pid, argv }));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // Serial, as every test of this file: `npm start` compiles dist/ afresh, which the other tests run.
 test.serial(
