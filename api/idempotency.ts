@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { isUniqueViolation, type Db, type Knex, type Tx } from '../lib/db.ts';
+import { isUniqueViolation, type Db, type Tx } from '../lib/db.ts';
+import { insertInto, query, sql, type Sql } from '../lib/sql.ts';
 import {
   IdempotencyKeyInFlightError,
   IdempotencyKeyInvalidError,
@@ -117,7 +118,7 @@ export async function runIdempotent(
  * The statement that stores a response with its key. Work that writes with one statement of its own runs this one
  * inside it (as a CTE): the key and the work are then one round trip.
  */
-export type StoreResponse = (response: StoredResponse) => Knex.QueryBuilder;
+export type StoreResponse = (response: StoredResponse) => Sql;
 
 /**
  * What runs once per key, in the key's transaction. It may call `store` with the response it will return and run
@@ -130,10 +131,7 @@ export type IdempotentWork = (tx: Tx, store: StoreResponse, prefetched: unknown)
  * SQL of one value the work needs (a scalar subquery's select), read in the statement that takes the key, which
  * saves the work a round trip of its own. It runs whether or not the work then does.
  */
-export interface Prefetch {
-  sql: string;
-  bindings: Knex.RawBinding[];
-}
+export type Prefetch = Sql;
 
 /** How an idempotent request ended: its work ran, a stored response was replayed, or it was refused. */
 export type IdempotencyOutcome = 'executed' | 'replayed' | 'in_flight' | 'key_reused';
@@ -184,25 +182,20 @@ async function storeOnce(
   work: IdempotentWork,
   prefetch: Prefetch | undefined,
 ): Promise<{ stored: boolean; entry: CachedEntry; expiresInMs?: number }> {
-  const { rows } = await tx.raw<{ rows: { ok: boolean; existing: KeyRow | null; prefetched: unknown }[] }>(
-    `with lock as (select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok),
-          expired as (delete from idempotency_keys
-                       where principal = ? and key = ? and expires_at <= now() and (select ok from lock))
-     select (select ok from lock) as ok,
-            (select json_build_object('fingerprint', fingerprint, 'response_status', response_status,
-                                      'response_body', response_body, 'response_headers', response_headers,
-                                      'expires_in_ms', floor(extract(epoch from expires_at - now()) * 1000))
-               from idempotency_keys
-              where principal = ? and key = ? and expires_at > now()) as existing
-            ${prefetch ? `, (${prefetch.sql}) as prefetched` : ''}`,
-    [
-      JSON.stringify([request.principal, request.key]),
-      request.principal,
-      request.key,
-      request.principal,
-      request.key,
-      ...(prefetch?.bindings ?? []),
-    ],
+  const { principal, key } = request;
+  const { rows } = await query<{ ok: boolean; existing: KeyRow | null; prefetched: unknown }>(
+    tx,
+    sql`with lock as (select pg_try_advisory_xact_lock(hashtextextended(${JSON.stringify([principal, key])}, 0)) as ok),
+             expired as (delete from idempotency_keys
+                          where principal = ${principal} and key = ${key} and expires_at <= now()
+                            and (select ok from lock))
+        select (select ok from lock) as ok,
+               (select json_build_object('fingerprint', fingerprint, 'response_status', response_status,
+                                         'response_body', response_body, 'response_headers', response_headers,
+                                         'expires_in_ms', floor(extract(epoch from expires_at - now()) * 1000))
+                  from idempotency_keys
+                 where principal = ${principal} and key = ${key} and expires_at > now()) as existing
+               ${prefetch ? sql`, (${prefetch}) as prefetched` : sql.raw('')}`,
   );
   if (!rows[0]?.ok) {
     throw new IdempotencyKeyInFlightError(
@@ -225,11 +218,11 @@ async function storeOnce(
   let storedByWork = false;
   const store: StoreResponse = (response) => {
     storedByWork = true;
-    return keyRowInsert(deps, tx, request, response);
+    return keyRowInsert(deps, request, response);
   };
   try {
     const response = await work(tx, store, rows[0].prefetched);
-    if (!storedByWork) await keyRowInsert(deps, tx, request, response);
+    if (!storedByWork) await query(tx, keyRowInsert(deps, request, response));
     return { stored: true, entry: { fingerprint: request.fingerprint, ...response } };
   } catch (err) {
     // A live row for the key appeared after our lookup: the other attempt's response is the one to replay.
@@ -238,18 +231,20 @@ async function storeOnce(
   }
 }
 
-function keyRowInsert(deps: IdempotencyDeps, tx: Tx, request: IdempotentRequest, response: StoredResponse) {
-  return tx('idempotency_keys').insert({
-    principal: request.principal,
-    key: request.key,
-    fingerprint: request.fingerprint,
-    state: 'completed',
-    response_status: response.status,
-    response_body: JSON.stringify(response.body),
-    response_headers: response.headers,
-    expires_at: tx.raw(`now() + make_interval(hours => ?)`, [deps.ttlHours]),
-    created_at: tx.fn.now(),
-  });
+function keyRowInsert(deps: IdempotencyDeps, request: IdempotentRequest, response: StoredResponse): Sql {
+  return insertInto('idempotency_keys', [
+    {
+      principal: request.principal,
+      key: request.key,
+      fingerprint: request.fingerprint,
+      state: 'completed',
+      response_status: response.status,
+      response_body: JSON.stringify(response.body),
+      response_headers: response.headers,
+      expires_at: sql`now() + make_interval(hours => ${deps.ttlHours})`,
+      created_at: sql.raw('now()'),
+    },
+  ]);
 }
 
 function replay(request: IdempotentRequest, entry: CachedEntry): IdempotentResult {

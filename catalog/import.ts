@@ -268,7 +268,7 @@ async function importBatch(
           [JSON.stringify(changed)],
         ),
       ],
-      ...recordStockChange(tx, 'changed_products', options.who),
+      ...recordStockChange('changed_products', options.who),
       productEventsCte(tx, 'changed_products_updated', 'changed_products', 'product.updated', options.who),
     ]).select(tx.raw('1'));
   }

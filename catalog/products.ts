@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isUniqueViolation, type Db, type Tx } from '../lib/db.ts';
 import { NotFoundError } from '../lib/errors.ts';
+import { sql, toKnex, type Sql } from '../lib/sql.ts';
 import { messageHeaders } from '../lib/outbox.ts';
 import { UUID } from '../lib/uuid.ts';
 import { DuplicateSkuError } from './errors.ts';
@@ -91,8 +92,9 @@ export async function findProductsForLines(
   skus: string[],
 ): Promise<LineProduct[]> {
   if (!ids.length && !skus.length) return [];
-  const { sql, bindings } = productsForLinesSql(ids, skus);
-  const { rows } = await db.raw<{ rows: { products: unknown }[] }>(`select (${sql}) as products`, bindings);
+  const { rows } = (await toKnex(db, sql`select (${productsForLinesSql(ids, skus)}) as products`)) as {
+    rows: { products: unknown }[];
+  };
   return lineProductsOf(rows[0].products);
 }
 
@@ -100,14 +102,11 @@ export async function findProductsForLines(
  * The same read as one SQL value (a JSON array) for another statement to carry: the API reads an order's products
  * in the statement that takes its idempotency key. One text whatever the number of lines.
  */
-export function productsForLinesSql(ids: string[], skus: string[]): { sql: string; bindings: string[][] } {
-  return {
-    sql: `select coalesce(json_agg(json_build_object('id', id, 'sku', sku, 'name', name, 'price', price,
+export function productsForLinesSql(ids: string[], skus: string[]): Sql {
+  return sql`select coalesce(json_agg(json_build_object('id', id, 'sku', sku, 'name', name, 'price', price,
                     'currency', currency, 'stock_available', stock_available, 'active', active,
                     'read_at', now())), '[]'::json)
-            from products where id = any(?::uuid[]) or sku = any(?::text[])`,
-    bindings: [ids, skus],
-  };
+               from products where id = any(${ids}::uuid[]) or sku = any(${skus}::text[])`;
 }
 
 /** What productsForLinesSql read, as findProductsForLines returns it. */
@@ -200,7 +199,7 @@ export function insertProductsCtes(
         [JSON.stringify(rows), reason],
       ),
     ],
-    ...recordStockChange(tx, 'new_products', who, { opening: true }),
+    ...recordStockChange('new_products', who, { opening: true }),
     productEventsCte(tx, 'new_products_created', 'new_products', 'product.created', who),
   ];
 }

@@ -1,4 +1,5 @@
 import type { Knex, Tx } from '../lib/db.ts';
+import { insertInto, query, sql, toKnex, type Sql } from '../lib/sql.ts';
 import { messageHeaders, type MessageContext } from '../lib/outbox.ts';
 import { PRODUCT_AGGREGATE } from './messages.ts';
 
@@ -16,7 +17,7 @@ import { PRODUCT_AGGREGATE } from './messages.ts';
  */
 
 /** A named data-modifying CTE of a statement. */
-export type Cte = [string, Knex.QueryBuilder | Knex.Raw];
+export type Cte = [string, Sql | Knex.QueryBuilder | Knex.Raw];
 
 export const STOCK_REASONS = [
   'restock',
@@ -49,7 +50,6 @@ export interface OrderStockLine {
  * (`opening`): it was never low, nor back.
  */
 export function recordStockChange(
-  tx: Tx,
   changed: string,
   who: StockChangeContext,
   options: { opening?: boolean } = {},
@@ -60,49 +60,49 @@ export function recordStockChange(
             jsonb_build_object('product_id', s.id, 'sku', s.sku, 'stock', s.stock,
                                'previous_stock', s.previous_stock${extra}) as data
       where ${condition}`;
+  const aggregate = sql.raw(`'${PRODUCT_AGGREGATE}'`);
   return [
     [
       `${changed}_ledger`,
-      tx.raw(
-        `insert into stock_movements (product_id, delta, reserved_delta, reason, order_id, actor, note, stock_after)
-         select id, delta, reserved_delta, reason, ?::uuid, ?, ?, stock from ${changed}
-          where delta <> 0 or reserved_delta <> 0`,
-        [who.orderId ?? null, who.actor, who.note ?? null],
-      ),
+      sql`insert into stock_movements (product_id, delta, reserved_delta, reason, order_id, actor, note, stock_after)
+          select id, delta, reserved_delta, reason, ${who.orderId ?? null}::uuid, ${who.actor}, ${who.note ?? null}, stock
+            from ${sql.raw(changed)}
+           where delta <> 0 or reserved_delta <> 0`,
     ],
     [
       `${changed}_events`,
-      tx.raw(
-        `insert into outbox (id, aggregate_type, aggregate_id, exchange, type, payload, headers)
-         select x.id, '${PRODUCT_AGGREGATE}', x.product_id, 'inventoryEvents', x.type,
+      sql`insert into outbox (id, aggregate_type, aggregate_id, exchange, type, payload, headers)
+         select x.id, ${aggregate}, x.product_id, 'inventoryEvents', x.type,
                 jsonb_build_object('id', x.id, 'type', x.type,
                   'occurred_at', to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                  'aggregate_type', '${PRODUCT_AGGREGATE}', 'aggregate_id', x.product_id, 'version', x.version,
+                  'aggregate_type', ${aggregate}, 'aggregate_id', x.product_id, 'version', x.version,
                   'data', x.data),
-                ?::jsonb
+                ${JSON.stringify(messageHeaders(who))}::jsonb
            from (select gen_random_uuid() as id, s.id as product_id, s.version, e.type, e.data
-                   from ${changed} s
+                   from ${sql.raw(changed)} s
                    cross join lateral (
-                     ${event('inventory.updated', 's.stock <> s.previous_stock', ", 'reason', s.reason")}
+                     ${sql.raw(event('inventory.updated', 's.stock <> s.previous_stock', ", 'reason', s.reason"))}
                      union all
-                     ${event(
-                       'inventory.low_stock',
-                       crossing(
-                         's.previous_stock >= s.low_stock_threshold and s.stock < s.low_stock_threshold',
+                     ${sql.raw(
+                       event(
+                         'inventory.low_stock',
+                         crossing(
+                           's.previous_stock >= s.low_stock_threshold and s.stock < s.low_stock_threshold',
+                         ),
+                         ", 'threshold', s.low_stock_threshold",
                        ),
-                       ", 'threshold', s.low_stock_threshold",
                      )}
                      union all
-                     ${event(
-                       'inventory.back_in_stock',
-                       crossing(
-                         's.previous_stock < s.low_stock_threshold and s.stock >= s.low_stock_threshold',
+                     ${sql.raw(
+                       event(
+                         'inventory.back_in_stock',
+                         crossing(
+                           's.previous_stock < s.low_stock_threshold and s.stock >= s.low_stock_threshold',
+                         ),
+                         ", 'threshold', s.low_stock_threshold",
                        ),
-                       ", 'threshold', s.low_stock_threshold",
                      )}
                    ) e) x`,
-        [JSON.stringify(messageHeaders(who))],
-      ),
     ],
   ];
 }
@@ -135,11 +135,12 @@ export async function lockStockOfOrders(
   reservations?: string[],
 ): Promise<Map<string, number>> {
   const products = reservations
-    ? 'select r.product_id from inventory_reservations r where r.order_id = any(?::uuid[]) and r.state = any(?::text[])'
-    : 'select i.product_id from order_items i where i.order_id = any(?::uuid[])';
-  const { rows } = await tx.raw<{ rows: { id: string; stock_available: number }[] }>(
-    `select p.id, p.stock_available from products p where p.id in (${products}) order by p.id for no key update`,
-    reservations ? [orderIds, reservations] : [orderIds],
+    ? sql`select r.product_id from inventory_reservations r
+           where r.order_id = any(${orderIds}::uuid[]) and r.state = any(${reservations}::text[])`
+    : sql`select i.product_id from order_items i where i.order_id = any(${orderIds}::uuid[])`;
+  const { rows } = await query<{ id: string; stock_available: number }>(
+    tx,
+    sql`select p.id, p.stock_available from products p where p.id in (${products}) order by p.id for no key update`,
   );
   return new Map(rows.map((r) => [r.id, r.stock_available]));
 }
@@ -149,17 +150,13 @@ export async function lockStockOfOrders(
  * down, reserved stock up, the reservations, the ledger and the messages. Should anything still take stock below
  * zero, the table's CHECK constraint fails the whole statement rather than oversell.
  */
-export function reserveStockCtes(
-  tx: Tx,
-  orderId: string,
-  lines: OrderStockLine[],
-  who: StockChangeContext,
-): Cte[] {
+export function reserveStockCtes(orderId: string, lines: OrderStockLine[], who: StockChangeContext): Cte[] {
   const wanted = JSON.stringify(lines.map((l) => ({ id: l.product_id, q: l.quantity })));
   return [
     [
       'stock_reservations',
-      tx('inventory_reservations').insert(
+      insertInto(
+        'inventory_reservations',
         lines.map((l) => ({
           order_id: orderId,
           product_id: l.product_id,
@@ -170,17 +167,14 @@ export function reserveStockCtes(
     ],
     [
       'stock',
-      tx.raw(
-        `update products p
-            set stock_available = p.stock_available - v.q, stock_reserved = p.stock_reserved + v.q,
-                version = p.version + 1, updated_at = now()
-           from json_to_recordset(?::json) as v(id uuid, q int)
-          where p.id = v.id
-      returning ${changedColumns('p.stock_available + v.q', '-v.q', 'v.q', "'reservation'")}`,
-        [wanted],
-      ),
+      sql`update products p
+             set stock_available = p.stock_available - v.q, stock_reserved = p.stock_reserved + v.q,
+                 version = p.version + 1, updated_at = now()
+            from json_to_recordset(${wanted}::json) as v(id uuid, q int)
+           where p.id = v.id
+       returning ${sql.raw(changedColumns('p.stock_available + v.q', '-v.q', 'v.q', "'reservation'"))}`,
     ],
-    ...recordStockChange(tx, 'stock', { ...who, orderId }),
+    ...recordStockChange('stock', { ...who, orderId }),
   ];
 }
 
@@ -189,7 +183,6 @@ export function reserveStockCtes(
  * the shelf for good (a sale); `released`, they go back to what can be sold.
  */
 export function settleStockCtes(
-  tx: Tx,
   orderId: string,
   outcome: 'committed' | 'released',
   who: StockChangeContext,
@@ -198,28 +191,27 @@ export function settleStockCtes(
   return [
     [
       'stock_settled',
-      tx('inventory_reservations')
-        .where({ order_id: orderId, state: 'reserved' })
-        .update({ state: outcome, updated_at: tx.fn.now() })
-        .returning(['product_id', 'quantity']),
+      sql`update inventory_reservations set state = ${outcome}, updated_at = now()
+           where order_id = ${orderId} and state = 'reserved'
+       returning product_id, quantity`,
     ],
     [
       'stock',
-      tx.raw(
-        `update products p
-            set stock_reserved = p.stock_reserved - s.quantity, stock_available = p.stock_available + ${back},
-                version = p.version + 1, updated_at = now()
-           from stock_settled s
-          where p.id = s.product_id
-      returning ${changedColumns(
-        `p.stock_available - ${back}`,
-        back,
-        '-s.quantity',
-        outcome === 'released' ? "'release'" : "'sale'",
-      )}`,
-      ),
+      sql`update products p
+             set stock_reserved = p.stock_reserved - s.quantity, stock_available = p.stock_available + ${sql.raw(back)},
+                 version = p.version + 1, updated_at = now()
+            from stock_settled s
+           where p.id = s.product_id
+       returning ${sql.raw(
+         changedColumns(
+           `p.stock_available - ${back}`,
+           back,
+           '-s.quantity',
+           outcome === 'released' ? "'release'" : "'sale'",
+         ),
+       )}`,
     ],
-    ...recordStockChange(tx, 'stock', { ...who, orderId }),
+    ...recordStockChange('stock', { ...who, orderId }),
   ];
 }
 
@@ -256,14 +248,14 @@ export function restoreStockCtes(tx: Tx, orderId: string, who: StockChangeContex
       )}`,
       ),
     ],
-    ...recordStockChange(tx, 'stock', { ...who, orderId }),
+    ...recordStockChange('stock', { ...who, orderId }),
   ];
 }
 
 /** Adds `ctes` to a query in order (later ones may read earlier ones). */
 export function withCtes(tx: Tx, ctes: Cte[]): Knex.QueryBuilder {
   let q = tx.queryBuilder();
-  for (const [name, cte] of ctes) q = q.with(name, cte);
+  for (const [name, cte] of ctes) q = q.with(name, toKnex(tx, cte));
   return q;
 }
 
@@ -298,7 +290,7 @@ export async function changeStock(
         [delta, productId, delta, delta, delta, reason],
       ),
     ],
-    ...recordStockChange(tx, 'stock', who),
+    ...recordStockChange('stock', who),
   ];
   const [row] = await withCtes(tx, ctes).select<StockChangeRow[]>('*').from('stock');
   return row;

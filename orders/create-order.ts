@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { availabilityOf } from '../catalog/availability.ts';
 import { InsufficientStockError } from '../catalog/errors.ts';
 import type { LineProduct } from '../catalog/products.ts';
-import { isUniqueViolation, type Knex, type Tx } from '../lib/db.ts';
+import { isUniqueViolation, type Tx } from '../lib/db.ts';
+import type { Sql } from '../lib/sql.ts';
 import { ConflictError, ValidationError, type FieldError } from '../lib/errors.ts';
 import type { MessageContext } from '../lib/outbox.ts';
 import type { OrderCreatedData } from './messages.ts';
@@ -39,7 +40,7 @@ export async function createOrder(
   input: CreateOrderInput,
   context: MessageContext,
   products: LineProduct[],
-  alongside?: (order: OrderView) => Knex.QueryBuilder,
+  alongside?: (order: OrderView) => Sql,
 ): Promise<OrderView> {
   const lines = priceLines(products, input.items);
   const currency = lines[0].product.currency;

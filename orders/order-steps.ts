@@ -1,4 +1,5 @@
 import type { Db, Tx } from '../lib/db.ts';
+import { query, sql } from '../lib/sql.ts';
 import { NotFoundError, PermanentMessageError } from '../lib/errors.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import type { OrderRow } from './order-queries.ts';
@@ -64,10 +65,10 @@ export async function lockOrdersWith<T extends Record<string, unknown>>(
   const columns = Object.entries(extras)
     .map(([name, sql]) => `${sql} as "${name}"`)
     .join(', ');
-  const { rows } = await tx.raw<{ rows: (OrderRow & T)[] }>(
-    `with o as (select * from orders where id = any(?::uuid[]) order by id for no key update)
-     select o.*, ${columns} from o order by o.id`,
-    [orderIds],
+  const { rows } = await query<OrderRow & T>(
+    tx,
+    sql`with o as (select * from orders where id = any(${orderIds}::uuid[]) order by id for no key update)
+        select o.*, ${sql.raw(columns)} from o order by o.id`,
   );
   return new Map(rows.map((r) => [r.id, r]));
 }

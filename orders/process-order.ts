@@ -1,6 +1,7 @@
 import { lockStockOfOrders, ORDER_ITEMS_SQL, reserveStockCtes } from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
 import { commitWithNext, together, type Tx } from '../lib/db.ts';
+import { insertInto } from '../lib/sql.ts';
 import type { OrderRow } from './order-queries.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import { lockOrder, lockOrdersWith, noteStep, type OrderDeps, type StepContext } from './order-steps.ts';
@@ -163,15 +164,12 @@ function reserve(deps: OrderDeps, tx: Tx, order: OrderRow, items: ReservedLine[]
       actor: 'worker',
       trace: { items: items.map((i) => ({ product_id: i.product_id, quantity: i.quantity })) },
       alongside: [
-        ...reserveStockCtes(tx, order.id, items, { actor: 'worker', ...ctx }),
+        ...reserveStockCtes(order.id, items, { actor: 'worker', ...ctx }),
         [
           'payment',
-          tx('payments').insert({
-            order_id: order.id,
-            amount: order.total,
-            currency: order.currency,
-            status: 'pending',
-          }),
+          insertInto('payments', [
+            { order_id: order.id, amount: order.total, currency: order.currency, status: 'pending' },
+          ]),
         ],
       ],
     },

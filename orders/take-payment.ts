@@ -1,6 +1,7 @@
 import { lockStockOfOrders, settleStockCtes, type Cte } from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
 import { together, type Tx } from '../lib/db.ts';
+import { assignments, query, sql } from '../lib/sql.ts';
 import { PaymentInFlightError } from './errors.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import { orderOutboxRow, type RefundRequestedData } from './messages.ts';
@@ -159,16 +160,14 @@ async function settleCharge(
   const { payment, ...order } = locked;
   if (!payment || (requestId && payment.request_id !== requestId)) return order.status;
   const captured = result.status === 'captured';
-  const paymentUpdate = tx('payments')
-    .where({ order_id: orderId })
-    .update({
-      status: result.status,
-      provider_ref: result.providerRef,
-      failure_reason: result.status === 'declined' ? result.reason : null,
-      request_id: null,
-      attempts: requestId ? tx.raw('attempts') : tx.raw('attempts + 1'),
-      updated_at: tx.fn.now(),
-    });
+  const paymentUpdate = sql`update payments set ${assignments({
+    status: result.status,
+    provider_ref: result.providerRef,
+    failure_reason: result.status === 'declined' ? result.reason : null,
+    request_id: null,
+    attempts: sql.raw(requestId ? 'attempts' : 'attempts + 1'),
+    updated_at: sql.raw('now()'),
+  })} where order_id = ${orderId}`;
   const paymentData = {
     status: result.status,
     provider_ref: result.providerRef,
@@ -177,7 +176,7 @@ async function settleCharge(
 
   if (order.status === 'CANCELLED') {
     if (payment.status !== 'pending' && payment.status !== 'processing') return order.status;
-    await paymentUpdate;
+    await query(tx, paymentUpdate);
     if (captured) {
       const data: RefundRequestedData = { reason: 'charged while the order was being cancelled' };
       await tx('outbox').insert(orderOutboxRow(order, 'RefundRequested', data, ctx));
@@ -204,7 +203,7 @@ async function settleCharge(
   }
   const alongside: Cte[] = [
     ['payment', paymentUpdate],
-    ...settleStockCtes(tx, orderId, captured ? 'committed' : 'released', { actor: 'worker', ...ctx }),
+    ...settleStockCtes(orderId, captured ? 'committed' : 'released', { actor: 'worker', ...ctx }),
   ];
   const moved = captured
     ? await applyTransition(

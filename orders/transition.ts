@@ -1,4 +1,5 @@
 import type { Knex, Tx } from '../lib/db.ts';
+import { assignments, insertInto, query, sql, withCtes, type Sql } from '../lib/sql.ts';
 import { IllegalTransitionError } from './errors.ts';
 import type { MessageContext } from '../lib/outbox.ts';
 import {
@@ -32,7 +33,7 @@ export interface OrderChange {
  * Something another component adds to every change's statement (webhook deliveries, say): a data-modifying CTE,
  * so it commits if and only if the change does, at no extra round trip. Undefined: nothing for this change.
  */
-export type ChangeHook = (tx: Tx, change: OrderChange) => Knex.QueryBuilder | Knex.Raw | undefined;
+export type ChangeHook = (tx: Tx, change: OrderChange) => Sql | Knex.QueryBuilder | Knex.Raw | undefined;
 
 export interface ChangeContext extends MessageContext {
   /**
@@ -52,7 +53,7 @@ interface ChangeSpec {
   /** Columns of the order the change sets besides status and version. */
   set?: Record<string, unknown> | undefined;
   /** The step's own writes, each a named data-modifying CTE (later ones may read earlier ones). */
-  alongside?: [string, Knex.QueryBuilder | Knex.Raw][] | undefined;
+  alongside?: [string, Sql | Knex.QueryBuilder | Knex.Raw][] | undefined;
   /** More outbox rows (commands) committed with the change. */
   outbox?: ReturnType<typeof orderOutboxRow>[] | undefined;
 }
@@ -123,16 +124,14 @@ export async function applyCreation(
     quantity: i.quantity,
     unit_price: i.unit_price,
   }));
-  const insert = tx('orders')
-    .insert({ ...order, ...spec.set, status: 'RECEIVED', version: 1 })
-    .returning('*');
+  const insert = sql`${insertInto('orders', [{ ...order, ...spec.set, status: 'RECEIVED', version: 1 }])} returning *`;
   return writeChange(
     tx,
     hooks,
     { ...order, status: null, version: 0 },
     { to: 'RECEIVED', moved: insert, items },
     move,
-    { ...spec, alongside: [['lines', tx('order_items').insert(lines)], ...(spec.alongside ?? [])] },
+    { ...spec, alongside: [['lines', insertInto('order_items', lines)], ...(spec.alongside ?? [])] },
     ctx,
   );
 }
@@ -145,7 +144,7 @@ async function writeChange(
   tx: Tx,
   hooks: readonly ChangeHook[],
   order: ChangeBase,
-  target: { to: OrderStatus; moved?: Knex.QueryBuilder; items?: OrderChange['items'] },
+  target: { to: OrderStatus; moved?: Sql; items?: OrderChange['items'] },
   what: { step: string; message: string; webhook: string | null },
   spec: ChangeSpec,
   ctx: ChangeContext,
@@ -154,16 +153,13 @@ async function writeChange(
   const version = order.version + 1;
   const reason = spec.reason ?? null;
   const details = spec.details ?? {};
-  let q = tx.queryBuilder();
-  for (const [name, change] of spec.alongside ?? []) q = q.with(name, change);
-  q = q.with(
+  const ctes: [string, Sql | Knex.QueryBuilder | Knex.Raw][] = [...(spec.alongside ?? [])];
+  ctes.push([
     'moved',
     target.moved ??
-      tx('orders')
-        .where({ id: order.id, version: order.version })
-        .update({ ...spec.set, status: to, version, updated_at: tx.fn.now() })
-        .returning('*'),
-  );
+      sql`update orders set ${assignments({ ...spec.set, status: to, version, updated_at: sql.raw('now()') })}
+           where id = ${order.id} and version = ${order.version} returning *`,
+  ]);
   const data = order.status
     ? ({
         customer_id: order.customer_id,
@@ -179,9 +175,10 @@ async function writeChange(
     orderOutboxRow({ id: order.id, version }, what.message as OrderMessageType, data, ctx),
     ...(spec.outbox ?? []),
   ];
-  q = q.with('message', tx('outbox').insert(rows)).with(
+  ctes.push(['message', insertInto('outbox', rows)]);
+  ctes.push([
     'step',
-    tx('order_events').insert(
+    insertInto('order_events', [
       orderEventRow({
         orderId: order.id,
         type: what.step,
@@ -195,8 +192,8 @@ async function writeChange(
         // recomputed from the trace fall into the same time buckets (ADR 0008).
         createdAt: rows[0].payload.occurred_at,
       }),
-    ),
-  );
+    ]),
+  ]);
   const change: OrderChange = {
     order: { ...order, status: to, version },
     previousStatus: order.status,
@@ -208,9 +205,11 @@ async function writeChange(
   };
   hooks.forEach((hook, i) => {
     const cte = hook(tx, change);
-    if (cte) q = q.with(`hook_${i}`, cte);
+    if (cte) ctes.push([`hook_${i}`, cte]);
   });
-  const [moved] = await q.select<OrderRow[]>('*').from('moved');
+  const {
+    rows: [moved],
+  } = await query<OrderRow>(tx, withCtes(ctes, sql`select * from moved`));
   if (!moved) throw new Error(`Order ${order.id} changed under its row lock (version ${order.version})`);
   return moved;
 }

@@ -6,6 +6,7 @@ import type { Db } from '../lib/db.ts';
 import type { Logger } from '../lib/logger.ts';
 import { outboxPublished, outboxPublishFailures } from '../lib/metrics.ts';
 import { PgListener } from '../lib/pg-listener.ts';
+import { query, sql } from '../lib/sql.ts';
 import { detached } from '../lib/telemetry.ts';
 import { reapExpired } from '../orders/housekeeping.ts';
 
@@ -195,12 +196,12 @@ export class OutboxRelay {
     let claimed: OutboxRow[] = [];
     try {
       await db.transaction(async (tx) => {
-        const { rows } = await tx.raw<{ rows: OutboxRow[] }>(
-          `update outbox set published_at = now(), attempts = attempts + 1
-            where id in (select id from outbox where published_at is null
-                          order by created_at limit ? for update skip locked)
-        returning id, exchange, type, payload, headers, created_at`,
-          [batchSize],
+        const { rows } = await query<OutboxRow>(
+          tx,
+          sql`update outbox set published_at = now(), attempts = attempts + 1
+               where id in (select id from outbox where published_at is null
+                             order by created_at limit ${batchSize} for update skip locked)
+           returning id, exchange, type, payload, headers, created_at`,
         );
         claimed = rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
         if (claimed.length === 0) return;

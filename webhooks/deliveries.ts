@@ -1,4 +1,5 @@
 import type { Db } from '../lib/db.ts';
+import { sql } from '../lib/sql.ts';
 import { ConflictError, NotFoundError } from '../lib/errors.ts';
 import type { OrderStatus } from '../orders/lifecycle.ts';
 import type { Viewer } from '../orders/order-queries.ts';
@@ -41,7 +42,7 @@ const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
  * table's trigger wakes the notifiers on commit. The order's timestamps are the statement's `now()`, which is
  * what the change writes.
  */
-export const webhookDeliveriesHook: ChangeHook = (tx, change) => {
+export const webhookDeliveriesHook: ChangeHook = (_tx, change) => {
   const type = change.event;
   if (!type) return undefined;
   const { order } = change;
@@ -57,42 +58,27 @@ export const webhookDeliveriesHook: ChangeHook = (tx, change) => {
     customer_id: order.customer_id,
   };
   const items = change.items
-    ? tx.raw('?::jsonb', [JSON.stringify(change.items)])
-    : tx.raw(
-        `(select coalesce(jsonb_agg(jsonb_build_object('product_id', i.product_id, 'sku', p.sku, 'name', p.name,
+    ? sql`${JSON.stringify(change.items)}::jsonb`
+    : sql`(select coalesce(jsonb_agg(jsonb_build_object('product_id', i.product_id, 'sku', p.sku, 'name', p.name,
                   'quantity', i.quantity, 'unit_price', i.unit_price) order by i.id), '[]'::jsonb)
-            from order_items i join products p on p.id = i.product_id where i.order_id = ?)`,
-        [order.id],
-      );
-  return tx.raw(
-    `insert into webhook_deliveries (endpoint_id, order_id, event_type, payload, correlation_id, traceparent,
-                                     created_at)
-     select e.id, ?, ?,
+            from order_items i join products p on p.id = i.product_id where i.order_id = ${order.id})`;
+  const iso = sql.raw(ISO);
+  // The span of the status change (with tracing on): the notifier's attempts continue its trace.
+  const traceparent = currentTraceparent() ?? null;
+  return sql`insert into webhook_deliveries (endpoint_id, order_id, event_type, payload, correlation_id, traceparent,
+                                             created_at)
+     select e.id, ${order.id}, ${type},
             jsonb_build_object(
-              'type', ?::text,
-              'timestamp', to_char(clock_timestamp() at time zone 'UTC', ${ISO}),
-              'data', ?::jsonb || jsonb_build_object(
-                'items', ?,
-                'created_at', to_char(o.created_at at time zone 'UTC', ${ISO}),
-                'updated_at', to_char(now() at time zone 'UTC', ${ISO}))),
-            ?, ?, clock_timestamp()
+              'type', ${type}::text,
+              'timestamp', to_char(clock_timestamp() at time zone 'UTC', ${iso}),
+              'data', ${JSON.stringify(data)}::jsonb || jsonb_build_object(
+                'items', ${items},
+                'created_at', to_char(o.created_at at time zone 'UTC', ${iso}),
+                'updated_at', to_char(now() at time zone 'UTC', ${iso}))),
+            ${change.correlationId}, ${traceparent}, clock_timestamp()
        from webhook_endpoints e,
-            (select coalesce((select created_at from orders where id = ?), now()) as created_at) o
-      where e.enabled and ? = any(e.event_types) and (e.owner = 'operations' or e.customer_id = ?)`,
-    [
-      order.id,
-      type,
-      type,
-      JSON.stringify(data),
-      items,
-      change.correlationId,
-      // The span of the status change (with tracing on): the notifier's attempts continue its trace.
-      currentTraceparent() ?? null,
-      order.id,
-      type,
-      order.customer_id,
-    ],
-  );
+            (select coalesce((select created_at from orders where id = ${order.id}), now()) as created_at) o
+      where e.enabled and ${type} = any(e.event_types) and (e.owner = 'operations' or e.customer_id = ${order.customer_id})`;
 };
 
 interface DeliveryRow {
