@@ -29,11 +29,17 @@ export interface RunningAnalytics {
 }
 
 /**
- * Each batch waits this long for more messages: the API hears of new figures at most every 200 ms anyway
- * (notifyThrottled), and at 250 orders/s it makes batches of about fifty messages instead of a few, each batch a
- * transaction. With the default prefetch of 100 a queue still drains at up to 2,000 messages a second.
+ * Each batch waits this long for more messages: nobody waits on analytics (the API hears of new figures at most
+ * every 200 ms anyway, `notifyThrottled`), and each batch is a transaction whose rollup rows are shared by every
+ * order it counts, so the larger the batch, the less each order costs (docs/performance.md).
  */
-const BATCH_LINGER_MS = 50;
+const BATCH_LINGER_MS = 200;
+
+/**
+ * Deliveries each analytics queue may hold: enough for a whole wait's worth of messages at 5,000 a second, so the
+ * prefetch never ends a batch before the wait does (the status queue gets two messages an order).
+ */
+const ANALYTICS_PREFETCH = 1000;
 
 /**
  * The analytics consumer: counts every order message into the rollups, once (docs/analytics.md). Its three
@@ -43,7 +49,7 @@ const BATCH_LINGER_MS = 50;
  * with growing delays. It reads and writes only analytics tables.
  */
 export function startAnalytics(services: Services): RunningAnalytics {
-  const { config, db, amqp, topology } = services;
+  const { db, amqp, topology } = services;
   const logger = services.logger.child({ component: 'analytics' });
   const lag: LagTracker = watchAnalyticsLag(amqp, topology, ANALYTICS_QUEUES);
   const notifier = notifyThrottled(db, 200, (err) =>
@@ -56,13 +62,14 @@ export function startAnalytics(services: Services): RunningAnalytics {
     handler: count,
     failsEveryMessage: isTransientDbError,
     lingerMs: BATCH_LINGER_MS,
+    maxBatch: 3 * ANALYTICS_PREFETCH,
     logger,
   });
 
   const consumers = ANALYTICS_QUEUES.map((queue) => {
     const consumer = new QueueConsumer(amqp, topology, {
       queue,
-      prefetch: config.AMQP_PREFETCH,
+      prefetch: ANALYTICS_PREFETCH,
       handler: (message) => count([message]),
       batcher,
       logger,
