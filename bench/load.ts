@@ -1,4 +1,5 @@
-import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Pool } from 'undici';
 import { Samples, summarize, type LatencySummary } from './stats.ts';
 
 /** One request the load generator sends. */
@@ -107,7 +108,11 @@ export async function closedLoop(options: LoadOptions): Promise<LoadResult> {
 
 class Run {
   readonly start = performance.now();
-  readonly agent: Agent;
+  /**
+   * undici's pool rather than node:http's agent: the generator shares the cores with what it measures, and undici
+   * spends about half the CPU per request (docs/performance.md).
+   */
+  readonly pool: Pool;
   readonly latencies = new Samples();
   readonly errors: Record<string, number> = {};
   private readonly pending = new Set<Promise<void>>();
@@ -118,10 +123,10 @@ class Run {
   lastAnswer = this.start;
 
   constructor(private readonly options: LoadOptions) {
-    this.agent = new Agent({
-      keepAlive: true,
-      maxSockets: options.concurrency,
-      maxFreeSockets: options.concurrency,
+    this.pool = new Pool(options.url, {
+      connections: options.concurrency,
+      headersTimeout: REQUEST_TIMEOUT_MS,
+      bodyTimeout: REQUEST_TIMEOUT_MS,
     });
     if (options.onProgress) {
       this.ticker = setInterval(() => options.onProgress!(this.progress()), 250);
@@ -146,47 +151,37 @@ class Run {
   send(i: number, dueAt: number): Promise<void> {
     this.sent++;
     const spec = this.options.make(i);
-    const p = new Promise<void>((resolve) => {
-      const req = request(
-        this.options.url + spec.path,
-        {
-          method: spec.method,
-          agent: this.agent,
-          headers: spec.body ? { ...spec.headers, 'content-length': String(spec.body.length) } : spec.headers,
-          timeout: REQUEST_TIMEOUT_MS,
-        },
-        (res) => {
-          res.on('data', () => {});
-          res.on('end', () => {
-            const latencyMs = performance.now() - dueAt;
-            this.lastAnswer = performance.now();
-            const status = res.statusCode ?? 0;
-            const answer = { status, headers: res.headers };
-            if ((this.options.ok ?? isSuccess)(status)) {
-              this.ok++;
-              this.latencies.push(latencyMs);
-              this.options.onResponse?.(i, answer, latencyMs);
-            } else {
-              this.fail(i, `HTTP ${status}`, answer, latencyMs);
-            }
-            resolve();
-          });
-          res.on('error', (err) => {
-            this.fail(i, err.message, undefined, performance.now() - dueAt);
-            resolve();
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        this.fail(i, err.code ?? err.message, undefined, performance.now() - dueAt);
-        resolve();
-      });
-      req.end(spec.body);
-    });
+    const p = this.answer(i, dueAt, spec);
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
     return p;
+  }
+
+  private async answer(i: number, dueAt: number, spec: RequestSpec): Promise<void> {
+    let answer: Response;
+    try {
+      const res = await this.pool.request({
+        path: spec.path,
+        method: spec.method,
+        headers: spec.headers,
+        body: spec.body,
+      });
+      await res.body.dump();
+      answer = { status: res.statusCode, headers: res.headers };
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      this.fail(i, e.code ?? e.message, undefined, performance.now() - dueAt);
+      return;
+    }
+    const latencyMs = performance.now() - dueAt;
+    this.lastAnswer = performance.now();
+    if ((this.options.ok ?? isSuccess)(answer.status)) {
+      this.ok++;
+      this.latencies.push(latencyMs);
+      this.options.onResponse?.(i, answer, latencyMs);
+    } else {
+      this.fail(i, `HTTP ${answer.status}`, answer, latencyMs);
+    }
   }
 
   fail(i: number, reason: string, res: Response | undefined, latencyMs = 0): void {
@@ -200,7 +195,7 @@ class Run {
     await Promise.race([drained, new Promise((r) => setTimeout(r, DRAIN_TIMEOUT_MS).unref())]);
     if (this.ticker) clearInterval(this.ticker);
     this.options.onProgress?.(this.progress());
-    this.agent.destroy();
+    await this.pool.destroy();
     const seconds = Math.max(0.001, (this.lastAnswer - this.start) / 1000);
     return {
       mode,
