@@ -105,3 +105,59 @@ test('when several relays drain one outbox together, then every row is published
     await p.stop();
   }
 });
+
+test('when a row’s transaction began long before it committed, then a commit’s run leaves it to the sweep, which publishes it', async (t) => {
+  const p = await startPipeline({ RELAY_ENABLED: 'false' }, { worker: false });
+  const created = await probe(p, 'orderCreated');
+  const publisher = new ConfirmPublisher(p.services.amqp, p.services.topology);
+  publisher.start();
+  const relay = new OutboxRelay({
+    db: p.db,
+    publisher,
+    topology: p.services.topology,
+    logger: p.services.logger,
+    batchSize: 25,
+    sweepIntervalMs: 600_000,
+  });
+  try {
+    await until(() => publisher.ready, 'the publisher to be ready');
+    const row = (createdAt: unknown) => {
+      const envelope = buildEnvelope({ type: 'order', id: randomUUID(), version: 1 }, 'OrderCreated', {});
+      const { id, aggregate_id, payload } = {
+        id: envelope.id,
+        aggregate_id: envelope.aggregate_id,
+        payload: envelope,
+      };
+      return {
+        id,
+        aggregate_id,
+        exchange: 'orderCreated',
+        type: 'OrderCreated',
+        payload,
+        created_at: createdAt,
+      };
+    };
+    // `created_at` is its transaction's start: one that ran for a minute, and one just now.
+    const old = row(p.db.raw(`now() - interval '1 minute'`));
+    const recent = row(p.db.fn.now());
+    await p.db('outbox').insert([old, recent]);
+
+    relay.kick();
+    await until(() => created.seen.some((m) => m.id === recent.id), 'the recent row to be published');
+    await new Promise((r) => setTimeout(r, 300));
+    t.false(
+      created.seen.some((m) => m.id === old.id),
+      'a commit’s run looks at recent rows only',
+    );
+
+    relay.kick({ sweep: true });
+    await until(() => created.seen.some((m) => m.id === old.id), 'the sweep to publish the old row');
+    const unpublished = await p.db('outbox').whereIn('id', [old.id, recent.id]).whereNull('published_at');
+    t.deepEqual(unpublished, []);
+  } finally {
+    await relay.stop();
+    p.services.amqp.remove(publisher);
+    await created.close();
+    await p.stop();
+  }
+});
