@@ -1,5 +1,5 @@
 import type { Knex, Tx } from '../lib/db.ts';
-import { insertInto, query, sql, toKnex, type Sql } from '../lib/sql.ts';
+import { insertInto, query, sql, statementWith, toKnex, type Sql } from '../lib/sql.ts';
 import { messageHeaders, type MessageContext } from '../lib/outbox.ts';
 import { PRODUCT_AGGREGATE } from './messages.ts';
 
@@ -56,10 +56,10 @@ export function recordStockChange(
 ): Cte[] {
   const crossing = (condition: string) => (options.opening ? 'false' : condition);
   const event = (type: string, condition: string, extra = '') =>
-    `select '${type}'::text as type,
-            jsonb_build_object('product_id', s.id, 'sku', s.sku, 'stock', s.stock,
-                               'previous_stock', s.previous_stock${extra}) as data
-      where ${condition}`;
+    sql.raw(`select '${type}'::text as type,
+                    jsonb_build_object('product_id', s.id, 'sku', s.sku, 'stock', s.stock,
+                                       'previous_stock', s.previous_stock${extra}) as data
+              where ${condition}`);
   const aggregate = sql.raw(`'${PRODUCT_AGGREGATE}'`);
   return [
     [
@@ -81,37 +81,36 @@ export function recordStockChange(
            from (select gen_random_uuid() as id, s.id as product_id, s.version, e.type, e.data
                    from ${sql.raw(changed)} s
                    cross join lateral (
-                     ${sql.raw(event('inventory.updated', 's.stock <> s.previous_stock', ", 'reason', s.reason"))}
+                     ${event('inventory.updated', 's.stock <> s.previous_stock', ", 'reason', s.reason")}
                      union all
-                     ${sql.raw(
-                       event(
-                         'inventory.low_stock',
-                         crossing(
-                           's.previous_stock >= s.low_stock_threshold and s.stock < s.low_stock_threshold',
-                         ),
-                         ", 'threshold', s.low_stock_threshold",
+                     ${event(
+                       'inventory.low_stock',
+                       crossing(
+                         's.previous_stock >= s.low_stock_threshold and s.stock < s.low_stock_threshold',
                        ),
+                       ", 'threshold', s.low_stock_threshold",
                      )}
                      union all
-                     ${sql.raw(
-                       event(
-                         'inventory.back_in_stock',
-                         crossing(
-                           's.previous_stock < s.low_stock_threshold and s.stock >= s.low_stock_threshold',
-                         ),
-                         ", 'threshold', s.low_stock_threshold",
+                     ${event(
+                       'inventory.back_in_stock',
+                       crossing(
+                         's.previous_stock < s.low_stock_threshold and s.stock >= s.low_stock_threshold',
                        ),
+                       ", 'threshold', s.low_stock_threshold",
                      )}
                    ) e) x`,
     ],
   ];
 }
 
-/** The columns `recordStockChange` reads, for an update of `products p`. */
-function changedColumns(previous: string, delta: string, reservedDelta: string, reason: string): string {
-  return `p.id, p.sku, p.version, p.low_stock_threshold, p.stock_available as stock,
-          (${previous})::int as previous_stock, (${delta})::int as delta, (${reservedDelta})::int as reserved_delta,
-          (${reason})::text as reason`;
+/** The columns `recordStockChange` reads, for an update of `products p`: each argument SQL, or SQL text. */
+function changedColumns(...[previous, delta, reservedDelta, reason]: (string | Sql)[]): Sql {
+  const [p, d, r, why] = [previous, delta, reservedDelta, reason].map((x) =>
+    typeof x === 'string' ? sql.raw(x) : x,
+  );
+  return sql`p.id, p.sku, p.version, p.low_stock_threshold, p.stock_available as stock,
+             (${p})::int as previous_stock, (${d})::int as delta, (${r})::int as reserved_delta,
+             (${why})::text as reason`;
 }
 
 /**
@@ -172,7 +171,7 @@ export function reserveStockCtes(orderId: string, lines: OrderStockLine[], who: 
                  version = p.version + 1, updated_at = now()
             from json_to_recordset(${wanted}::json) as v(id uuid, q int)
            where p.id = v.id
-       returning ${sql.raw(changedColumns('p.stock_available + v.q', '-v.q', 'v.q', "'reservation'"))}`,
+       returning ${changedColumns('p.stock_available + v.q', '-v.q', 'v.q', "'reservation'")}`,
     ],
     ...recordStockChange('stock', { ...who, orderId }),
   ];
@@ -202,13 +201,11 @@ export function settleStockCtes(
                  version = p.version + 1, updated_at = now()
             from stock_settled s
            where p.id = s.product_id
-       returning ${sql.raw(
-         changedColumns(
-           `p.stock_available - ${back}`,
-           back,
-           '-s.quantity',
-           outcome === 'released' ? "'release'" : "'sale'",
-         ),
+       returning ${changedColumns(
+         `p.stock_available - ${back}`,
+         back,
+         '-s.quantity',
+         outcome === 'released' ? "'release'" : "'sale'",
        )}`,
     ],
     ...recordStockChange('stock', { ...who, orderId }),
@@ -219,40 +216,38 @@ export function settleStockCtes(
  * Gives back the stock of a cancelled order (lock it first with `lockStockOfOrders` for `reserved` and
  * `committed`): what was reserved is released, what a confirmed order had taken is returned to the shelf.
  */
-export function restoreStockCtes(tx: Tx, orderId: string, who: StockChangeContext): Cte[] {
+export function restoreStockCtes(orderId: string, who: StockChangeContext): Cte[] {
   return [
     [
       'stock_restored',
-      tx.raw(
-        `update inventory_reservations
-            set state = case state when 'reserved' then 'released' else 'returned' end, updated_at = now()
-          where order_id = ? and state in ('reserved', 'committed')
-      returning product_id, quantity, state`,
-        [orderId],
-      ),
+      sql`update inventory_reservations
+             set state = case state when 'reserved' then 'released' else 'returned' end, updated_at = now()
+           where order_id = ${orderId} and state in ('reserved', 'committed')
+       returning product_id, quantity, state`,
     ],
     [
       'stock',
-      tx.raw(
-        `update products p
-            set stock_reserved = p.stock_reserved - case when r.state = 'released' then r.quantity else 0 end,
-                stock_available = p.stock_available + r.quantity,
-                version = p.version + 1, updated_at = now()
-           from stock_restored r
-          where p.id = r.product_id
-      returning ${changedColumns(
-        'p.stock_available - r.quantity',
-        'r.quantity',
-        "case when r.state = 'released' then -r.quantity else 0 end",
-        "case when r.state = 'released' then 'release' else 'return' end",
-      )}`,
-      ),
+      sql`update products p
+             set stock_reserved = p.stock_reserved - case when r.state = 'released' then r.quantity else 0 end,
+                 stock_available = p.stock_available + r.quantity,
+                 version = p.version + 1, updated_at = now()
+            from stock_restored r
+           where p.id = r.product_id
+       returning ${changedColumns(
+         'p.stock_available - r.quantity',
+         'r.quantity',
+         "case when r.state = 'released' then -r.quantity else 0 end",
+         "case when r.state = 'released' then 'release' else 'return' end",
+       )}`,
     ],
     ...recordStockChange('stock', { ...who, orderId }),
   ];
 }
 
-/** Adds `ctes` to a query in order (later ones may read earlier ones). */
+/**
+ * Adds `ctes` to a knex query in order (later ones may read earlier ones), for statements that go on with knex's
+ * builder (the catalogue's admin routes, the import, the seeds); the order pipeline's own use `statementWith`.
+ */
 export function withCtes(tx: Tx, ctes: Cte[]): Knex.QueryBuilder {
   let q = tx.queryBuilder();
   for (const [name, cte] of ctes) q = q.with(name, toKnex(tx, cte));
@@ -282,16 +277,13 @@ export async function changeStock(
   const ctes: Cte[] = [
     [
       'stock',
-      tx.raw(
-        `update products p
-            set stock_available = p.stock_available + ?, version = p.version + 1, updated_at = now()
-          where p.id = ? and p.stock_available + ? >= 0
-      returning ${changedColumns('p.stock_available - ?', '?', '0', '?')}`,
-        [delta, productId, delta, delta, delta, reason],
-      ),
+      sql`update products p
+             set stock_available = p.stock_available + ${delta}, version = p.version + 1, updated_at = now()
+           where p.id = ${productId} and p.stock_available + ${delta} >= 0
+       returning ${changedColumns(sql`p.stock_available - ${delta}`, sql`${delta}`, '0', sql`${reason}`)}`,
     ],
     ...recordStockChange('stock', who),
   ];
-  const [row] = await withCtes(tx, ctes).select<StockChangeRow[]>('*').from('stock');
-  return row;
+  const { rows } = await query<StockChangeRow>(tx, statementWith(ctes, sql`select * from stock`));
+  return rows[0];
 }

@@ -109,7 +109,7 @@ export function toKnex(tx: Knex | Tx, s: Fragment): Knex.Raw | Knex.QueryBuilder
 }
 
 /** `with a as (…), b as (…) <final>`: data-modifying CTEs of one statement (later ones may read earlier ones). */
-export function withCtes(ctes: readonly (readonly [string, Fragment])[], final: Sql): Sql {
+export function statementWith(ctes: readonly (readonly [string, Fragment])[], final: Sql): Sql {
   if (!ctes.length) return final;
   return sql`with ${sql.join(ctes.map(([name, cte]) => sql`${sql.id(name)} as (${cte})`))} ${final}`;
 }

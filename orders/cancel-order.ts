@@ -76,7 +76,7 @@ async function cancelLocked(
       set: { cancel_reason: spec.reason, cancel_note: spec.note ?? null },
       trace: { ...(spec.note ? { note: spec.note } : {}), refund_requested: refund },
       details: spec.note ? { note: spec.note } : {},
-      alongside: restoreStockCtes(tx, order.id, { actor: spec.actor, ...ctx }),
+      alongside: restoreStockCtes(order.id, { actor: spec.actor, ...ctx }),
       outbox: refund ? [orderOutboxRow(order, 'RefundRequested', refundData, ctx)] : [],
     },
     ctx,

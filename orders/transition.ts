@@ -1,5 +1,5 @@
 import type { Knex, Tx } from '../lib/db.ts';
-import { assignments, insertInto, query, sql, withCtes, type Sql } from '../lib/sql.ts';
+import { assignments, insertInto, query, sql, statementWith, type Sql } from '../lib/sql.ts';
 import { IllegalTransitionError } from './errors.ts';
 import type { MessageContext } from '../lib/outbox.ts';
 import {
@@ -209,7 +209,7 @@ async function writeChange(
   });
   const {
     rows: [moved],
-  } = await query<OrderRow>(tx, withCtes(ctes, sql`select * from moved`));
+  } = await query<OrderRow>(tx, statementWith(ctes, sql`select * from moved`));
   if (!moved) throw new Error(`Order ${order.id} changed under its row lock (version ${order.version})`);
   return moved;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { commitWithNext, createDb } from '../../lib/db.ts';
-import { assignments, fromKnex, insertInto, query, sql, withCtes } from '../../lib/sql.ts';
+import { assignments, fromKnex, insertInto, query, sql, statementWith } from '../../lib/sql.ts';
 import { baseUrls } from '../helpers/pipeline.ts';
 
 /** A pipelined, preparing pool (as the order pipeline runs) with a table of its own. */
@@ -57,7 +57,7 @@ test('when rows are inserted and updated through statements built here, then Pos
     );
     const moved = await query<{ id: number; note: string }>(
       tx,
-      withCtes(
+      statementWith(
         [
           [
             'changed',
