@@ -221,7 +221,7 @@ export async function commitWithNext(tx: Tx, statements = 1): Promise<void> {
 }
 
 /** The node-postgres client a transaction runs on (knex's transaction client hands out only its own). */
-function clientOf(tx: Tx): Promise<{ pipeline?: boolean }> {
+export function clientOf(tx: Tx): Promise<{ pipeline?: boolean }> {
   return (tx.client as { acquireConnection(): Promise<{ pipeline?: boolean }> }).acquireConnection();
 }
 

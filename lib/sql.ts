@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { Knex, Tx } from './db.ts';
+import { clientOf, type Knex, type Tx } from './db.ts';
 
 /**
  * A piece of SQL and its values, kept apart: `parts` are the text between the values, so `parts.length` is
@@ -16,10 +16,10 @@ export class Sql {
     readonly values: readonly unknown[],
   ) {}
 
-  /** The statement's text with `$n` placeholders numbered from `first`, and its values. */
-  render(first = 1): { text: string; values: unknown[] } {
+  /** The statement's text with `$1…$n` placeholders, and its values. */
+  render(): { text: string; values: unknown[] } {
     let text = this.parts[0];
-    for (let i = 0; i < this.values.length; i++) text += `$${first + i}${this.parts[i + 1]}`;
+    for (let i = 0; i < this.values.length; i++) text += `$${i + 1}${this.parts[i + 1]}`;
     return { text, values: [...this.values] };
   }
 }
@@ -152,9 +152,7 @@ interface QueryResult<T> {
  * knex's statements), and counts it in knex's `query` event as they are.
  */
 export async function query<T = Record<string, unknown>>(tx: Tx, statement: Sql): Promise<QueryResult<T>> {
-  const client = (await (
-    tx.client as unknown as { acquireConnection(): Promise<unknown> }
-  ).acquireConnection()) as {
+  const client = (await clientOf(tx)) as {
     query(config: unknown, callback: (err: Error | null, result: QueryResult<T>) => void): void;
   };
   const { text, values } = statement.render();
