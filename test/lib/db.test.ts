@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
 import { commitWithNext, createDb, together } from '../../lib/db.ts';
 import { baseUrls } from '../helpers/pipeline.ts';
+import { pipelinedDbWithTable } from '../helpers/scratch-db.ts';
 
 test('with prepared statements on, a statement run inside a transaction is prepared once per connection and keeps its generic plan', async (t) => {
   const db = createDb({ url: baseUrls().postgres, poolMax: 1, statementTimeoutMs: 0, prepare: true });
@@ -34,19 +34,11 @@ test('with prepared statements off, nothing is prepared', async (t) => {
 
 /** A one-connection pool with pipelining, a table of its own, and a count of the writes to PostgreSQL's socket. */
 async function pipelinedDb(t: ExecutionContext) {
-  const db = createDb({
-    url: baseUrls().postgres,
-    poolMax: 1,
-    statementTimeoutMs: 0,
-    prepare: true,
-    pipeline: true,
-  });
-  t.teardown(() => db.destroy());
-  const table = `pipelined_${randomBytes(4).toString('hex')}`;
-  await db.raw(
-    `create table ${table} (id int primary key, code int unique deferrable initially deferred, note text)`,
+  const { db, table } = await pipelinedDbWithTable(
+    t,
+    'pipelined',
+    'id int primary key, code int unique deferrable initially deferred, note text',
   );
-  t.teardown(() => db.raw(`drop table if exists ${table}`));
   const client = (await db.client.acquireConnection()) as { connection: { stream: Writable } };
   db.client.releaseConnection(client);
   const stream = client.connection.stream;

@@ -1,25 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { commitWithNext, createDb } from '../../lib/db.ts';
 import { assignments, fromKnex, insertInto, query, sql, statementWith } from '../../lib/sql.ts';
 import { baseUrls } from '../helpers/pipeline.ts';
+import { pipelinedDbWithTable } from '../helpers/scratch-db.ts';
 
-/** A pipelined, preparing pool (as the order pipeline runs) with a table of its own. */
-async function dbWithTable(t: ExecutionContext) {
-  const db = createDb({
-    url: baseUrls().postgres,
-    poolMax: 1,
-    statementTimeoutMs: 0,
-    prepare: true,
-    pipeline: true,
-  });
-  t.teardown(() => db.destroy());
-  const table = `sql_${randomBytes(4).toString('hex')}`;
-  await db.raw(
-    `create table ${table} (id int primary key, note text, tags jsonb, made_at timestamptz default now())`,
+function dbWithTable(t: ExecutionContext) {
+  return pipelinedDbWithTable(
+    t,
+    'sql',
+    'id int primary key, note text, tags jsonb, made_at timestamptz default now()',
   );
-  t.teardown(() => db.raw(`drop table if exists ${table}`));
-  return { db, table };
 }
 
 test('when fragments are nested, then their values are numbered in order and stay values, whatever they contain', (t) => {

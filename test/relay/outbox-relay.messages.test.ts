@@ -26,6 +26,41 @@ async function probe(p: TestPipeline, exchange: 'orderCreated' | 'orderStatusCha
   return { seen, close: () => ch.close() };
 }
 
+/** A relay of the test's own, with its own publisher; it sweeps only when told to. */
+function ownRelay(p: TestPipeline) {
+  const publisher = new ConfirmPublisher(p.services.amqp, p.services.topology);
+  publisher.start();
+  const relay = new OutboxRelay({
+    db: p.db,
+    publisher,
+    topology: p.services.topology,
+    logger: p.services.logger,
+    batchSize: 25,
+    sweepIntervalMs: 600_000,
+  });
+  return {
+    publisher,
+    relay,
+    async stop() {
+      await relay.stop();
+      p.services.amqp.remove(publisher);
+    },
+  };
+}
+
+/** The outbox row of an OrderCreated message of a new order. */
+function orderCreatedRow(extra: Record<string, unknown> = {}) {
+  const envelope = buildEnvelope({ type: 'order', id: randomUUID(), version: 1 }, 'OrderCreated', {});
+  return {
+    id: envelope.id,
+    aggregate_id: envelope.aggregate_id,
+    exchange: 'orderCreated',
+    type: 'OrderCreated',
+    payload: envelope,
+    ...extra,
+  };
+}
+
 test('when a worker commits a status change, then it is published at once, without waiting for a sweep', async (t) => {
   const p = await startPipeline({ RELAY_SWEEP_INTERVAL_MS: '600000' });
   const statuses = await probe(p, 'orderStatusChanged');
@@ -57,33 +92,10 @@ test('when a worker commits a status change, then it is published at once, witho
 test('when several relays drain one outbox together, then every row is published exactly once', async (t) => {
   const p = await startPipeline({ RELAY_ENABLED: 'false' }, { worker: false });
   const created = await probe(p, 'orderCreated');
-  const relays = Array.from({ length: 3 }, () => {
-    const publisher = new ConfirmPublisher(p.services.amqp, p.services.topology);
-    publisher.start();
-    return {
-      publisher,
-      relay: new OutboxRelay({
-        db: p.db,
-        publisher,
-        topology: p.services.topology,
-        logger: p.services.logger,
-        batchSize: 25,
-        sweepIntervalMs: 600_000,
-      }),
-    };
-  });
+  const relays = Array.from({ length: 3 }, () => ownRelay(p));
   try {
     await until(() => relays.every((r) => r.publisher.ready), 'the publishers to be ready');
-    const rows = Array.from({ length: 300 }, () => {
-      const envelope = buildEnvelope({ type: 'order', id: randomUUID(), version: 1 }, 'OrderCreated', {});
-      return {
-        id: envelope.id,
-        aggregate_id: envelope.aggregate_id,
-        exchange: 'orderCreated',
-        type: 'OrderCreated',
-        payload: envelope,
-      };
-    });
+    const rows = Array.from({ length: 300 }, () => orderCreatedRow());
     await p.db('outbox').insert(rows);
 
     const counts = await Promise.all(relays.map((r) => r.relay.drain()));
@@ -97,10 +109,7 @@ test('when several relays drain one outbox together, then every row is published
     t.is(created.seen.length, 300);
     t.true(counts.filter((n) => n > 0).length >= 2, `the work was shared: ${counts.join(', ')}`);
   } finally {
-    for (const r of relays) {
-      await r.relay.stop();
-      p.services.amqp.remove(r.publisher);
-    }
+    for (const r of relays) await r.stop();
     await created.close();
     await p.stop();
   }
@@ -109,37 +118,13 @@ test('when several relays drain one outbox together, then every row is published
 test('when a row’s transaction began long before it committed, then a commit’s run leaves it to the sweep, which publishes it', async (t) => {
   const p = await startPipeline({ RELAY_ENABLED: 'false' }, { worker: false });
   const created = await probe(p, 'orderCreated');
-  const publisher = new ConfirmPublisher(p.services.amqp, p.services.topology);
-  publisher.start();
-  const relay = new OutboxRelay({
-    db: p.db,
-    publisher,
-    topology: p.services.topology,
-    logger: p.services.logger,
-    batchSize: 25,
-    sweepIntervalMs: 600_000,
-  });
+  const own = ownRelay(p);
+  const { relay } = own;
   try {
-    await until(() => publisher.ready, 'the publisher to be ready');
-    const row = (createdAt: unknown) => {
-      const envelope = buildEnvelope({ type: 'order', id: randomUUID(), version: 1 }, 'OrderCreated', {});
-      const { id, aggregate_id, payload } = {
-        id: envelope.id,
-        aggregate_id: envelope.aggregate_id,
-        payload: envelope,
-      };
-      return {
-        id,
-        aggregate_id,
-        exchange: 'orderCreated',
-        type: 'OrderCreated',
-        payload,
-        created_at: createdAt,
-      };
-    };
+    await until(() => own.publisher.ready, 'the publisher to be ready');
     // `created_at` is its transaction's start: one that ran for a minute, and one just now.
-    const old = row(p.db.raw(`now() - interval '1 minute'`));
-    const recent = row(p.db.fn.now());
+    const old = orderCreatedRow({ created_at: p.db.raw(`now() - interval '1 minute'`) });
+    const recent = orderCreatedRow({ created_at: p.db.fn.now() });
     await p.db('outbox').insert([old, recent]);
 
     relay.kick();
@@ -155,8 +140,7 @@ test('when a row’s transaction began long before it committed, then a commit�
     const unpublished = await p.db('outbox').whereIn('id', [old.id, recent.id]).whereNull('published_at');
     t.deepEqual(unpublished, []);
   } finally {
-    await relay.stop();
-    p.services.amqp.remove(publisher);
+    await own.stop();
     await created.close();
     await p.stop();
   }
