@@ -137,9 +137,12 @@ export async function lockStockOfOrders(
     ? sql`select r.product_id from inventory_reservations r
            where r.order_id = any(${orderIds}::uuid[]) and r.state = any(${reservations}::text[])`
     : sql`select i.product_id from order_items i where i.order_id = any(${orderIds}::uuid[])`;
+  // `= any(array(…))`, not `in (…)`: the ids become one array before the scan, so it probes the primary key. With
+  // `in`, the generic plan estimated fifty lines and hash-joined them against a sequential scan of every product.
   const { rows } = await query<{ id: string; stock_available: number }>(
     tx,
-    sql`select p.id, p.stock_available from products p where p.id in (${products}) order by p.id for no key update`,
+    sql`select p.id, p.stock_available from products p
+         where p.id = any(array(${products})) order by p.id for no key update`,
   );
   return new Map(rows.map((r) => [r.id, r.stock_available]));
 }
@@ -151,6 +154,9 @@ export async function lockStockOfOrders(
  */
 export function reserveStockCtes(orderId: string, lines: OrderStockLine[], who: StockChangeContext): Cte[] {
   const wanted = JSON.stringify(lines.map((l) => ({ id: l.product_id, q: l.quantity })));
+  // Also matched by id array, so the generic plan probes the primary key: joined on the lines alone (which it takes
+  // for a hundred rows) it scanned every product.
+  const ids = lines.map((l) => l.product_id);
   return [
     [
       'stock_reservations',
@@ -170,7 +176,7 @@ export function reserveStockCtes(orderId: string, lines: OrderStockLine[], who: 
              set stock_available = p.stock_available - v.q, stock_reserved = p.stock_reserved + v.q,
                  version = p.version + 1, updated_at = now()
             from json_to_recordset(${wanted}::json) as v(id uuid, q int)
-           where p.id = v.id
+           where p.id = v.id and p.id = any(${ids}::uuid[])
        returning ${changedColumns('p.stock_available + v.q', '-v.q', 'v.q', "'reservation'")}`,
     ],
     ...recordStockChange('stock', { ...who, orderId }),

@@ -121,3 +121,45 @@ test('when a batch needs two products that another transaction takes in id order
   t.deepEqual(await stockOf(p.db, low.id), { available: 9, reserved: 0 });
   t.deepEqual(await stockOf(p.db, high.id), { available: 9, reserved: 0 });
 });
+
+test('when the catalogue is large, then a batch’s statements find their products by key, never by reading every product', async (t) => {
+  const tag = randomUUID().slice(0, 8);
+  await p.db.raw(
+    `insert into products (sku, name, price, currency, stock_available)
+     select 'BULK-' || ? || '-' || g, 'Bulk product', 100, 'EUR', 10 from generate_series(1, 5000) g`,
+    [tag],
+  );
+  await p.db.raw('analyze products');
+  const product = await buildProduct(p.db, { stock_available: 10 });
+  const ids = await receivedOrders(3, [{ product_id: product.id, quantity: 1 }]);
+  const statements: { sql: string; bindings: unknown[] }[] = [];
+  const capture = (q: { sql: string; bindings?: unknown[] }) => {
+    if (/\bproducts\b/.test(q.sql) && /\$\d/.test(q.sql))
+      statements.push({ sql: q.sql, bindings: q.bindings ?? [] });
+  };
+  p.db.on('query', capture);
+  try {
+    t.deepEqual(await processOrders(deps, ids.map(job)), ['CONFIRMED', 'CONFIRMED', 'CONFIRMED']);
+  } finally {
+    p.db.off('query', capture);
+  }
+
+  t.true(statements.length >= 3, `the lock, reservation and settlement statements: ${statements.length}`);
+  // Each as the worker runs it: prepared, with its generic plan.
+  const client = (await p.db.client.acquireConnection()) as {
+    query(q: string | { text: string; values: unknown[] }): Promise<{ rows: Record<string, string>[] }>;
+  };
+  try {
+    await client.query('begin');
+    await client.query('set local plan_cache_mode = force_generic_plan');
+    for (const s of statements) {
+      const plan = (await client.query({ text: `explain ${s.sql}`, values: s.bindings })).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+      t.notRegex(plan, /Seq Scan on products/, s.sql.slice(0, 200));
+    }
+  } finally {
+    await client.query('rollback');
+    p.db.client.releaseConnection(client);
+  }
+});
