@@ -219,6 +219,39 @@ export function settleStockCtes(
 }
 
 /**
+ * settleStockCtes(…, 'committed') for the reservations of several orders in one statement: the units leave the shelf
+ * (a sale), each product's reserved stock falls by its orders' sum, and each order's ledger rows are written. A
+ * sale leaves available stock as it was, so it crosses no threshold and sends no message. `productIds`: the
+ * products locked for these orders (`lockStockOfOrders`), matched by id so the update probes them by key.
+ */
+export function commitStockOfOrdersCtes(orderIds: string[], productIds: string[], actor: string): Cte[] {
+  return [
+    [
+      'stock_settled',
+      sql`update inventory_reservations set state = 'committed', updated_at = now()
+           where order_id = any(${orderIds}::uuid[]) and state = 'reserved'
+       returning order_id, product_id, quantity`,
+    ],
+    [
+      'stock',
+      sql`update products p
+             set stock_reserved = p.stock_reserved - s.quantity, version = p.version + s.orders, updated_at = now()
+            from (select product_id, sum(quantity)::int as quantity, count(*)::int as orders
+                    from stock_settled group by product_id) s
+           where p.id = s.product_id and p.id = any(${productIds}::uuid[])
+       returning p.id, p.stock_available`,
+    ],
+    [
+      'stock_ledger',
+      sql`insert into stock_movements (product_id, delta, reserved_delta, reason, order_id, actor, note, stock_after)
+          select s.product_id, 0, -s.quantity, 'sale', s.order_id, ${actor}, null, p.stock_available
+            from stock_settled s join stock p on p.id = s.product_id
+           order by s.order_id, s.product_id`,
+    ],
+  ];
+}
+
+/**
  * Gives back the stock of a cancelled order (lock it first with `lockStockOfOrders` for `reserved` and
  * `committed`): what was reserved is released, what a confirmed order had taken is returned to the shelf.
  */

@@ -1,4 +1,4 @@
-import { lockStockOfOrders, settleStockCtes, type Cte } from '../catalog/stock.ts';
+import { commitStockOfOrdersCtes, lockStockOfOrders, settleStockCtes, type Cte } from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
 import { together, type Tx } from '../lib/db.ts';
 import { assignments, query, sql } from '../lib/sql.ts';
@@ -8,7 +8,7 @@ import { orderOutboxRow, type RefundRequestedData } from './messages.ts';
 import type { OrderRow } from './order-queries.ts';
 import { lockOrder, lockOrdersWith, noteStep, type OrderDeps, type StepContext } from './order-steps.ts';
 import type { ChargeResult } from './payment-gateway.ts';
-import { applyTransition, recordStep } from './transition.ts';
+import { applyTransition, applyTransitions, recordStep } from './transition.ts';
 
 interface PaymentRow {
   order_id: string;
@@ -119,12 +119,13 @@ type LockedForSettling = OrderRow & { payment: PaymentRow | null };
 
 /**
  * Records charges' outcomes under their orders' locks: the orders with their payments, then every reserved stock
- * row in id order, in two statements sent together; then each order's statements, sent without waiting for one
- * another (different orders' rows, and stock changes that add up in any order).
+ * row in id order, in two statements sent together. Reserved orders whose card was captured (the common case) are
+ * then confirmed together, in one statement; every other outcome gets its own statements, all sent without waiting
+ * for one another (different orders' rows, and stock changes that add up in any order).
  */
 async function settleCharges(deps: OrderDeps, tx: Tx, outcomes: ChargeOutcome[]): Promise<OrderStatus[]> {
   const ids = outcomes.map((o) => o.orderId);
-  const [locked] = await together(
+  const [locked, stock] = await together(
     tx,
     () =>
       lockOrdersWith<{ payment: PaymentRow | null }>(tx, ids, {
@@ -137,12 +138,78 @@ async function settleCharges(deps: OrderDeps, tx: Tx, outcomes: ChargeOutcome[])
   // The same order twice in a batch: the second gets the first one's outcome (it would find the order settled).
   const first = new Map<string, ChargeOutcome>();
   for (const o of outcomes) if (!first.has(o.orderId)) first.set(o.orderId, o);
-  const settled = await together(
+  const [captured, others] = partition([...first.values()], (o) => {
+    const order = locked.get(o.orderId)!;
+    return (
+      !o.requestId &&
+      o.result.status === 'captured' &&
+      !!order.payment &&
+      order.status === 'INVENTORY_RESERVED'
+    );
+  });
+  const batched = captured.length > 1 ? captured : [];
+  const alone = captured.length > 1 ? others : [...captured, ...others];
+  const [confirmed, ...settled] = await together(
     tx,
-    ...[...first.values()].map((o) => () => settleCharge(deps, tx, locked.get(o.orderId)!, o)),
+    () =>
+      batched.length ? confirmCaptured(deps, tx, batched, locked, [...stock.keys()]) : Promise.resolve([]),
+    ...alone.map((o) => () => settleCharge(deps, tx, locked.get(o.orderId)!, o)),
   );
-  const byOrder = new Map([...first.keys()].map((id, i) => [id, settled[i]]));
+  const byOrder = new Map<string, OrderStatus>([
+    ...batched.map((o, i): [string, OrderStatus] => [o.orderId, confirmed[i]]),
+    ...alone.map((o, i): [string, OrderStatus] => [o.orderId, settled[i]]),
+  ]);
   return outcomes.map((o) => byOrder.get(o.orderId)!);
+}
+
+function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
+}
+
+/**
+ * Confirms reserved orders whose cards were captured, all in one statement (applyTransitions): their payments
+ * captured, their reservations sold, each its CONFIRMED step, message and webhooks, as settleCharge would one by one.
+ */
+async function confirmCaptured(
+  deps: OrderDeps,
+  tx: Tx,
+  outcomes: ChargeOutcome[],
+  locked: Map<string, LockedForSettling>,
+  productIds: string[],
+): Promise<OrderStatus[]> {
+  const orderIds = outcomes.map((o) => o.orderId);
+  const refs = JSON.stringify(outcomes.map((o) => ({ order_id: o.orderId, ref: o.result.providerRef })));
+  const moved = await applyTransitions(
+    tx,
+    deps.hooks,
+    outcomes.map(({ orderId, result, ctx }) => {
+      return {
+        order: locked.get(orderId)!,
+        spec: {
+          to: 'CONFIRMED',
+          actor: 'worker',
+          trace: { payment: { status: result.status, provider_ref: result.providerRef } },
+        },
+        ctx,
+      };
+    }),
+    [
+      [
+        'payment',
+        sql`update payments p
+               set status = 'captured', provider_ref = v.ref, failure_reason = null, request_id = null,
+                   attempts = p.attempts + 1, updated_at = now()
+              from json_to_recordset(${refs}::json) as v(order_id uuid, ref text)
+             where p.order_id = v.order_id and p.order_id = any(${orderIds}::uuid[])`,
+      ],
+      ...commitStockOfOrdersCtes(orderIds, productIds, 'worker'),
+    ],
+  );
+  moved.forEach((m, i) => noteStep(outcomes[i].ctx, 'INVENTORY_RESERVED', m));
+  return moved.map((m) => m.status);
 }
 
 /**

@@ -163,3 +163,95 @@ test('when the catalogue is large, then a batch’s statements find their produc
     p.db.client.releaseConnection(client);
   }
 });
+
+test('when captured orders are confirmed together in one statement, then each is written as when confirmed alone', async (t) => {
+  await p.db('webhook_endpoints').insert({
+    owner: 'operations',
+    url: 'https://example.test/confirmed',
+    event_types: ['order.confirmed'],
+    secret: 'whsec_x',
+  });
+  const [a, b] = [
+    await buildProduct(p.db, { stock_available: 50 }),
+    await buildProduct(p.db, { stock_available: 50 }),
+  ];
+  const versionsBefore = await p.db('products').whereIn('id', [a.id, b.id]).orderBy('id').pluck('version');
+  const items = [
+    { product_id: a.id, quantity: 2 },
+    { product_id: b.id, quantity: 1 },
+  ];
+  const alone = await receivedOrders(3, items);
+  for (const id of alone) t.deepEqual(await processOrders(deps, [job(id)]), ['CONFIRMED']);
+  const batch = await receivedOrders(3, items);
+  const settlements: string[] = [];
+  const capture = (q: { sql: string; bindings?: unknown[] }) => {
+    const names = JSON.stringify(q.bindings ?? []);
+    if (/update payments/.test(q.sql) && batch.some((id) => names.includes(id))) settlements.push(q.sql);
+  };
+  p.db.on('query', capture);
+  try {
+    t.deepEqual(await processOrders(deps, batch.map(job)), ['CONFIRMED', 'CONFIRMED', 'CONFIRMED']);
+  } finally {
+    p.db.off('query', capture);
+  }
+  t.is(settlements.length, 1, 'the three settlements in one statement');
+
+  const written = async (id: string) => ({
+    order: await p.db('orders').where({ id }).first('status', 'version', 'reject_reason'),
+    payment: await p
+      .db('payments')
+      .where({ order_id: id })
+      .first('status', 'attempts', 'failure_reason', 'request_id'),
+    reservations: await p
+      .db('inventory_reservations')
+      .where({ order_id: id })
+      .orderBy('product_id')
+      .select('state', 'quantity'),
+    ledger: await p
+      .db('stock_movements')
+      .where({ order_id: id })
+      .orderBy(['product_id', 'id'])
+      .select('delta', 'reserved_delta', 'reason', 'actor', 'note'),
+    steps: (
+      await p.db('order_events').where({ order_id: id }).orderBy('id').select('type', 'to_status', 'data')
+    ).map(
+      (s: {
+        type: string;
+        to_status: string;
+        data: { payment?: { status: string; provider_ref: string } };
+      }) => [
+        s.type,
+        s.to_status,
+        s.data.payment && [s.data.payment.status, typeof s.data.payment.provider_ref],
+      ],
+    ),
+    messages: (
+      await p.db('outbox').where({ aggregate_id: id }).orderBy('created_at').select('type', 'payload')
+    ).map((m: { type: string; payload: { version: number; data: { status?: string } } }) => [
+      m.type,
+      m.payload.version,
+      m.payload.data.status,
+    ]),
+    deliveries: (
+      await p.db('webhook_deliveries').where({ order_id: id }).select('event_type', 'payload')
+    ).map(
+      (d: {
+        event_type: string;
+        payload: { data: { status: string; version: number; items: unknown[] } };
+      }) => [d.event_type, d.payload.data.status, d.payload.data.version, d.payload.data.items.length],
+    ),
+  });
+  for (const [i, id] of batch.entries()) t.deepEqual(await written(id), await written(alone[i]));
+  t.deepEqual((await written(batch[0])).deliveries, [['order.confirmed', 'CONFIRMED', 3, 2]]);
+  // Six orders, each a reservation and a sale of both products: twelve versions, and nothing left reserved.
+  t.deepEqual(
+    await p.db('products').whereIn('id', [a.id, b.id]).orderBy('id').pluck('version'),
+    versionsBefore.map((v: number) => v + 12),
+  );
+  t.deepEqual(await stockOf(p.db, a.id), { available: 38, reserved: 0 });
+  t.deepEqual(await stockOf(p.db, b.id), { available: 44, reserved: 0 });
+  // A sale leaves available stock as it is: its ledger rows say so.
+  const sales = await p.db('stock_movements').whereIn('order_id', batch).andWhere({ reason: 'sale' });
+  t.is(sales.length, 6);
+  for (const s of sales) t.is(s.stock_after, s.product_id === a.id ? 38 : 44);
+});
