@@ -185,17 +185,15 @@ async function confirmCaptured(
   const moved = await applyTransitions(
     tx,
     deps.hooks,
-    outcomes.map(({ orderId, result, ctx }) => {
-      return {
-        order: locked.get(orderId)!,
-        spec: {
-          to: 'CONFIRMED',
-          actor: 'worker',
-          trace: { payment: { status: result.status, provider_ref: result.providerRef } },
-        },
-        ctx,
-      };
-    }),
+    outcomes.map(({ orderId, result, ctx }) => ({
+      order: locked.get(orderId)!,
+      spec: {
+        to: 'CONFIRMED',
+        actor: 'worker',
+        trace: { payment: { status: result.status, provider_ref: result.providerRef } },
+      },
+      ctx,
+    })),
     [
       [
         'payment',
