@@ -47,12 +47,13 @@ export interface OrderStockLine {
  * The CTEs that record a stock change made by the CTE `changed`, which returns one row per product changed with
  * the columns id, sku, version, low_stock_threshold, stock (available after), previous_stock, delta,
  * reserved_delta and reason: its ledger rows and its messages. A new product's opening stock crosses no threshold
- * (`opening`): it was never low, nor back.
+ * (`opening`): it was never low, nor back. `perOrder`: the rows are several orders' changes, each with its own
+ * `order_id` and message `headers` columns (`who` then gives only the actor and the note).
  */
 export function recordStockChange(
   changed: string,
-  who: StockChangeContext,
-  options: { opening?: boolean } = {},
+  who: Omit<StockChangeContext, 'correlationId'> & Partial<MessageContext>,
+  options: { opening?: boolean; perOrder?: boolean } = {},
 ): Cte[] {
   const crossing = (condition: string) => (options.opening ? 'false' : condition);
   const event = (type: string, condition: string, extra = '') =>
@@ -65,7 +66,8 @@ export function recordStockChange(
     [
       `${changed}_ledger`,
       sql`insert into stock_movements (product_id, delta, reserved_delta, reason, order_id, actor, note, stock_after)
-          select id, delta, reserved_delta, reason, ${who.orderId ?? null}::uuid, ${who.actor}, ${who.note ?? null}, stock
+          select id, delta, reserved_delta, reason, ${options.perOrder ? sql.raw('order_id') : sql`${who.orderId ?? null}::uuid`},
+                 ${who.actor}, ${who.note ?? null}, stock
             from ${sql.raw(changed)}
            where delta <> 0 or reserved_delta <> 0`,
     ],
@@ -77,8 +79,9 @@ export function recordStockChange(
                   'occurred_at', to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                   'aggregate_type', ${aggregate}, 'aggregate_id', x.product_id, 'version', x.version,
                   'data', x.data),
-                ${JSON.stringify(messageHeaders(who))}::jsonb
-           from (select gen_random_uuid() as id, s.id as product_id, s.version, e.type, e.data
+                ${options.perOrder ? sql.raw('x.headers') : sql`${JSON.stringify(messageHeaders(who as MessageContext))}::jsonb`}
+           from (select gen_random_uuid() as id, s.id as product_id, s.version, e.type, e.data,
+                        ${sql.raw(options.perOrder ? 's.headers' : 'null::jsonb as headers')}
                    from ${sql.raw(changed)} s
                    cross join lateral (
                      ${event('inventory.updated', 's.stock <> s.previous_stock', ", 'reason', s.reason")}
@@ -180,6 +183,66 @@ export function reserveStockCtes(orderId: string, lines: OrderStockLine[], who: 
        returning ${changedColumns('p.stock_available + v.q', '-v.q', 'v.q', "'reservation'")}`,
     ],
     ...recordStockChange('stock', { ...who, orderId }),
+  ];
+}
+
+/** One order's lines in `reserveStockOfOrdersCtes`, with the headers of its stock messages. */
+export interface OrderReservation {
+  orderId: string;
+  lines: OrderStockLine[];
+  context: MessageContext;
+}
+
+/**
+ * reserveStockCtes for several orders in one statement, in the order given (which is the order their stock was
+ * counted down in, under `lockStockOfOrders`'s locks): each product's stock changes once, by its orders' sum, and
+ * each order's ledger rows and messages say what that order's reservation alone did (its available stock before and
+ * after, and the product's version after it), as if the orders had been reserved one after another.
+ */
+export function reserveStockOfOrdersCtes(orders: OrderReservation[], actor: string): Cte[] {
+  const lines = JSON.stringify(
+    orders.flatMap((o, seq) =>
+      o.lines.map((l) => ({
+        order_id: o.orderId,
+        product_id: l.product_id,
+        q: l.quantity,
+        seq,
+        headers: messageHeaders(o.context),
+      })),
+    ),
+  );
+  const productIds = [...new Set(orders.flatMap((o) => o.lines.map((l) => l.product_id)))];
+  return [
+    [
+      'batch_lines',
+      sql`select * from json_to_recordset(${lines}::json)
+                          as v(order_id uuid, product_id uuid, q int, seq int, headers jsonb)`,
+    ],
+    [
+      'stock_reservations',
+      sql`insert into inventory_reservations (order_id, product_id, quantity, state)
+          select order_id, product_id, q, 'reserved' from batch_lines order by seq, product_id`,
+    ],
+    [
+      'stock_total',
+      sql`update products p
+             set stock_available = p.stock_available - s.q, stock_reserved = p.stock_reserved + s.q,
+                 version = p.version + s.n, updated_at = now()
+            from (select product_id, sum(q)::int as q, count(*)::int as n from batch_lines group by product_id) s
+           where p.id = s.product_id and p.id = any(${productIds}::uuid[])
+       returning p.id, p.sku, p.version, p.low_stock_threshold, p.stock_available, s.q as total, s.n`,
+    ],
+    [
+      'stock',
+      sql`select t.id, t.sku, t.low_stock_threshold, l.order_id, l.headers,
+                 (t.version - t.n + row_number() over w)::int as version,
+                 (t.stock_available + t.total - sum(l.q) over w)::int as stock,
+                 (t.stock_available + t.total - sum(l.q) over w + l.q)::int as previous_stock,
+                 (-l.q)::int as delta, l.q as reserved_delta, 'reservation'::text as reason
+            from batch_lines l join stock_total t on t.id = l.product_id
+          window w as (partition by l.product_id order by l.seq rows between unbounded preceding and current row)`,
+    ],
+    ...recordStockChange('stock', { actor }, { perOrder: true }),
   ];
 }
 

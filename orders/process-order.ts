@@ -1,4 +1,9 @@
-import { lockStockOfOrders, ORDER_ITEMS_SQL, reserveStockCtes } from '../catalog/stock.ts';
+import {
+  lockStockOfOrders,
+  ORDER_ITEMS_SQL,
+  reserveStockCtes,
+  reserveStockOfOrdersCtes,
+} from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
 import { commitWithNext, together, type Tx } from '../lib/db.ts';
 import { insertInto } from '../lib/sql.ts';
@@ -6,7 +11,7 @@ import type { OrderRow } from './order-queries.ts';
 import type { OrderStatus } from './lifecycle.ts';
 import { lockOrder, lockOrdersWith, noteStep, type OrderDeps, type StepContext } from './order-steps.ts';
 import { chargeOrders } from './take-payment.ts';
-import { applyTransition } from './transition.ts';
+import { applyTransition, applyTransitions } from './transition.ts';
 
 /** One new order to process, with the context of the message that announced it. */
 export interface OrderJob {
@@ -99,6 +104,7 @@ async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Prom
   const taken = new Map<string, number>();
   // The same order twice in a batch (a redelivery beside its first delivery) gets the first one's outcome.
   const outcomes = new Map<string, () => Promise<OrderRow>>();
+  const reservable: Reservation[] = [];
   let moves = 0;
   for (const { orderId, ctx } of jobs) {
     const row = locked.get(orderId);
@@ -114,8 +120,10 @@ async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Prom
       stock_available: (stock.get(l.product_id) ?? 0) - (taken.get(l.product_id) ?? 0),
     }));
     const short = items.filter((i) => i.stock_available < i.quantity);
-    if (!short.length)
+    if (!short.length) {
       for (const i of items) taken.set(i.product_id, (taken.get(i.product_id) ?? 0) + i.quantity);
+      reservable.push({ order, items, ctx });
+    }
     moves++;
     outcomes.set(orderId, async () => {
       const moved = short.length
@@ -125,10 +133,69 @@ async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Prom
       return moved;
     });
   }
+  if (reservable.length > 1) {
+    // Reserved together, in one statement (applyTransitions), which the first of them sends.
+    let batch: Promise<Map<string, OrderRow>> | undefined;
+    for (const { order } of reservable)
+      outcomes.set(order.id, async () =>
+        (await (batch ??= reserveTogether(deps, tx, reservable))).get(order.id)!,
+      );
+    moves -= reservable.length - 1;
+  }
   if (moves) await commitWithNext(tx, moves);
   const ran = await together(tx, ...[...outcomes.values()]);
   const done = new Map([...outcomes.keys()].map((id, i) => [id, ran[i]]));
   return jobs.map((j) => done.get(j.orderId)!);
+}
+
+interface Reservation {
+  order: OrderRow;
+  items: ReservedLine[];
+  ctx: StepContext;
+}
+
+/**
+ * reserve for several orders in one statement: each order's INVENTORY_RESERVED step, message and webhooks as reserve
+ * writes them, the batch's stock changed once per product (reserveStockOfOrdersCtes) and its payments created.
+ */
+async function reserveTogether(
+  deps: OrderDeps,
+  tx: Tx,
+  reservations: Reservation[],
+): Promise<Map<string, OrderRow>> {
+  const moved = await applyTransitions(
+    tx,
+    deps.hooks,
+    reservations.map(({ order, items, ctx }) => ({
+      order,
+      spec: {
+        to: 'INVENTORY_RESERVED',
+        actor: 'worker',
+        trace: { items: items.map((i) => ({ product_id: i.product_id, quantity: i.quantity })) },
+      },
+      ctx,
+    })),
+    [
+      ...reserveStockOfOrdersCtes(
+        reservations.map(({ order, items, ctx }) => ({ orderId: order.id, lines: items, context: ctx })),
+        'worker',
+      ),
+      [
+        'payment',
+        insertInto(
+          'payments',
+          reservations.map(({ order }) => ({
+            order_id: order.id,
+            amount: order.total,
+            currency: order.currency,
+            status: 'pending',
+          })),
+        ),
+      ],
+    ],
+  );
+  moved.forEach((m, i) => noteStep(reservations[i].ctx, 'RECEIVED', m));
+  return new Map(moved.map((m) => [m.id, m]));
 }
 
 function rejectOutOfStock(deps: OrderDeps, tx: Tx, order: OrderRow, short: ReservedLine[], ctx: StepContext) {

@@ -255,3 +255,69 @@ test('when captured orders are confirmed together in one statement, then each is
   t.is(sales.length, 6);
   for (const s of sales) t.is(s.stock_after, s.product_id === a.id ? 38 : 44);
 });
+
+test('when a batch reserves a product in one statement, then its ledger and stock messages are those of reserving the orders one by one', async (t) => {
+  const product = await buildProduct(p.db, { stock_available: 8, low_stock_threshold: 6 });
+  const before = await p.db('products').where({ id: product.id }).first('version');
+  const ids = await receivedOrders(3, [{ product_id: product.id, quantity: 1 }]);
+  const reservations: string[] = [];
+  const capture = (q: { sql: string; bindings?: unknown[] }) => {
+    const names = JSON.stringify(q.bindings ?? []);
+    if (
+      /insert into inventory_reservations|"inventory_reservations"/.test(q.sql) &&
+      ids.some((id) => names.includes(id))
+    )
+      reservations.push(q.sql);
+  };
+  p.db.on('query', capture);
+  try {
+    t.deepEqual(await processOrders(deps, ids.map(job)), ['CONFIRMED', 'CONFIRMED', 'CONFIRMED']);
+  } finally {
+    p.db.off('query', capture);
+  }
+  t.is(reservations.length, 1, 'the three reservations in one statement');
+
+  // In the batch's order: 8 → 7 → 6 → 5, the last one under the threshold of 6.
+  const ledger = await p
+    .db('stock_movements')
+    .where({ product_id: product.id, reason: 'reservation' })
+    .select('order_id', 'delta', 'reserved_delta', 'stock_after');
+  t.deepEqual(
+    ids.map((id) => ledger.find((l: { order_id: string }) => l.order_id === id)),
+    ids.map((id, i) => ({ order_id: id, delta: -1, reserved_delta: 1, stock_after: 7 - i })),
+  );
+  type StockMessage = { type: string; payload: { version: number; data: Record<string, unknown> } };
+  const messages = (
+    await p
+      .db('outbox')
+      .where({ aggregate_id: product.id })
+      .whereIn('type', ['inventory.updated', 'inventory.low_stock'])
+      .select<StockMessage[]>('type', 'payload')
+  )
+    .map(({ type, payload: { version, data } }) => [
+      type,
+      version - before.version,
+      data.previous_stock,
+      data.stock,
+      data.reason ?? null,
+    ])
+    .filter(
+      ([type, version, , , reason]) =>
+        (version as number) > 0 && (reason === 'reservation' || type !== 'inventory.updated'),
+    )
+    .sort((a, b) => (a[1] as number) - (b[1] as number) || String(a[0]).localeCompare(String(b[0])));
+  t.deepEqual(messages, [
+    ['inventory.updated', 1, 8, 7, 'reservation'],
+    ['inventory.updated', 2, 7, 6, 'reservation'],
+    ['inventory.low_stock', 3, 6, 5, null],
+    ['inventory.updated', 3, 6, 5, 'reservation'],
+  ]);
+  // Each order's stock message carries that order's correlation id.
+  const headers = await p
+    .db('outbox')
+    .where({ aggregate_id: product.id, type: 'inventory.updated' })
+    .whereRaw(`payload->'data'->>'reason' = 'reservation'`)
+    .pluck('headers');
+  t.is(new Set(headers.map((h: Record<string, string>) => h['x-correlation-id'])).size, 3);
+  t.deepEqual(await stockOf(p.db, product.id), { available: 5, reserved: 0 });
+});
