@@ -31,6 +31,25 @@ async function receivedOrders(n: number, items: { product_id: string; quantity: 
   return responses.map((r) => r.body.id as string);
 }
 
+/** Runs `work`; returns its result and the statements it sent that match `pattern` and carry one of `orderIds`. */
+async function statementsOf<T>(
+  pattern: RegExp,
+  orderIds: string[],
+  work: () => Promise<T>,
+): Promise<[T, string[]]> {
+  const seen: string[] = [];
+  const capture = (q: { sql: string; bindings?: unknown[] }) => {
+    const values = JSON.stringify(q.bindings ?? []);
+    if (pattern.test(q.sql) && orderIds.some((id) => values.includes(id))) seen.push(q.sql);
+  };
+  p.db.on('query', capture);
+  try {
+    return [await work(), seen];
+  } finally {
+    p.db.off('query', capture);
+  }
+}
+
 const job = (orderId: string): OrderJob => ({
   orderId,
   ctx: { messageId: randomUUID(), correlationId: randomUUID() },
@@ -183,17 +202,10 @@ test('when captured orders are confirmed together in one statement, then each is
   const alone = await receivedOrders(3, items);
   for (const id of alone) t.deepEqual(await processOrders(deps, [job(id)]), ['CONFIRMED']);
   const batch = await receivedOrders(3, items);
-  const settlements: string[] = [];
-  const capture = (q: { sql: string; bindings?: unknown[] }) => {
-    const names = JSON.stringify(q.bindings ?? []);
-    if (/update payments/.test(q.sql) && batch.some((id) => names.includes(id))) settlements.push(q.sql);
-  };
-  p.db.on('query', capture);
-  try {
-    t.deepEqual(await processOrders(deps, batch.map(job)), ['CONFIRMED', 'CONFIRMED', 'CONFIRMED']);
-  } finally {
-    p.db.off('query', capture);
-  }
+  const [statuses, settlements] = await statementsOf(/update payments/, batch, () =>
+    processOrders(deps, batch.map(job)),
+  );
+  t.deepEqual(statuses, ['CONFIRMED', 'CONFIRMED', 'CONFIRMED']);
   t.is(settlements.length, 1, 'the three settlements in one statement');
 
   const written = async (id: string) => ({
@@ -260,21 +272,10 @@ test('when a batch reserves a product in one statement, then its ledger and stoc
   const product = await buildProduct(p.db, { stock_available: 8, low_stock_threshold: 6 });
   const before = await p.db('products').where({ id: product.id }).first('version');
   const ids = await receivedOrders(3, [{ product_id: product.id, quantity: 1 }]);
-  const reservations: string[] = [];
-  const capture = (q: { sql: string; bindings?: unknown[] }) => {
-    const names = JSON.stringify(q.bindings ?? []);
-    if (
-      /insert into inventory_reservations|"inventory_reservations"/.test(q.sql) &&
-      ids.some((id) => names.includes(id))
-    )
-      reservations.push(q.sql);
-  };
-  p.db.on('query', capture);
-  try {
-    t.deepEqual(await processOrders(deps, ids.map(job)), ['CONFIRMED', 'CONFIRMED', 'CONFIRMED']);
-  } finally {
-    p.db.off('query', capture);
-  }
+  const [statuses, reservations] = await statementsOf(/insert into "?inventory_reservations"?/, ids, () =>
+    processOrders(deps, ids.map(job)),
+  );
+  t.deepEqual(statuses, ['CONFIRMED', 'CONFIRMED', 'CONFIRMED']);
   t.is(reservations.length, 1, 'the three reservations in one statement');
 
   // In the batch's order: 8 → 7 → 6 → 5, the last one under the threshold of 6.
