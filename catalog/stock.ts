@@ -1,5 +1,5 @@
 import type { Knex, Tx } from '../lib/db.ts';
-import { insertInto, query, sql, statementWith, toKnex, type Sql } from '../lib/sql.ts';
+import { query, sql, statementWith, toKnex, type Sql } from '../lib/sql.ts';
 import { messageHeaders, type MessageContext } from '../lib/outbox.ts';
 import { PRODUCT_AGGREGATE } from './messages.ts';
 
@@ -150,42 +150,6 @@ export async function lockStockOfOrders(
   return new Map(rows.map((r) => [r.id, r.stock_available]));
 }
 
-/**
- * Reserves `lines` for an order (stock rows locked and checked by the caller, `lockStockOfOrders`): available stock
- * down, reserved stock up, the reservations, the ledger and the messages. Should anything still take stock below
- * zero, the table's CHECK constraint fails the whole statement rather than oversell.
- */
-export function reserveStockCtes(orderId: string, lines: OrderStockLine[], who: StockChangeContext): Cte[] {
-  const wanted = JSON.stringify(lines.map((l) => ({ id: l.product_id, q: l.quantity })));
-  // Also matched by id array, so the generic plan probes the primary key: joined on the lines alone (which it takes
-  // for a hundred rows) it scanned every product.
-  const ids = lines.map((l) => l.product_id);
-  return [
-    [
-      'stock_reservations',
-      insertInto(
-        'inventory_reservations',
-        lines.map((l) => ({
-          order_id: orderId,
-          product_id: l.product_id,
-          quantity: l.quantity,
-          state: 'reserved',
-        })),
-      ),
-    ],
-    [
-      'stock',
-      sql`update products p
-             set stock_available = p.stock_available - v.q, stock_reserved = p.stock_reserved + v.q,
-                 version = p.version + 1, updated_at = now()
-            from json_to_recordset(${wanted}::json) as v(id uuid, q int)
-           where p.id = v.id and p.id = any(${ids}::uuid[])
-       returning ${changedColumns('p.stock_available + v.q', '-v.q', 'v.q', "'reservation'")}`,
-    ],
-    ...recordStockChange('stock', { ...who, orderId }),
-  ];
-}
-
 /** One order's lines in `reserveStockOfOrdersCtes`, with the headers of its stock messages. */
 export interface OrderReservation {
   orderId: string;
@@ -194,10 +158,12 @@ export interface OrderReservation {
 }
 
 /**
- * reserveStockCtes for several orders in one statement, in the order given (which is the order their stock was
+ * Reserves the lines of several orders (their stock rows locked and checked by the caller, `lockStockOfOrders`) in
+ * one statement, in the order given (which is the order their stock was
  * counted down in, under `lockStockOfOrders`'s locks): each product's stock changes once, by its orders' sum, and
  * each order's ledger rows and messages say what that order's reservation alone did (its available stock before and
- * after, and the product's version after it), as if the orders had been reserved one after another.
+ * after, and the product's version after it), as if the orders had been reserved one after another. Should anything
+ * still take stock below zero, the table's CHECK constraint fails the whole statement rather than oversell.
  */
 export function reserveStockOfOrdersCtes(orders: OrderReservation[], actor: string): Cte[] {
   const lines = JSON.stringify(

@@ -1,9 +1,4 @@
-import {
-  lockStockOfOrders,
-  ORDER_ITEMS_SQL,
-  reserveStockCtes,
-  reserveStockOfOrdersCtes,
-} from '../catalog/stock.ts';
+import { lockStockOfOrders, ORDER_ITEMS_SQL, reserveStockOfOrdersCtes } from '../catalog/stock.ts';
 import { PermanentMessageError } from '../lib/errors.ts';
 import { commitWithNext, together, type Tx } from '../lib/db.ts';
 import { insertInto } from '../lib/sql.ts';
@@ -105,6 +100,7 @@ async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Prom
   // The same order twice in a batch (a redelivery beside its first delivery) gets the first one's outcome.
   const outcomes = new Map<string, () => Promise<OrderRow>>();
   const reservable: Reservation[] = [];
+  let batch: Promise<Map<string, OrderRow>> | undefined;
   let moves = 0;
   for (const { orderId, ctx } of jobs) {
     const row = locked.get(orderId);
@@ -120,28 +116,23 @@ async function reserveInventory(deps: OrderDeps, tx: Tx, jobs: OrderJob[]): Prom
       stock_available: (stock.get(l.product_id) ?? 0) - (taken.get(l.product_id) ?? 0),
     }));
     const short = items.filter((i) => i.stock_available < i.quantity);
-    if (!short.length) {
-      for (const i of items) taken.set(i.product_id, (taken.get(i.product_id) ?? 0) + i.quantity);
-      reservable.push({ order, items, ctx });
+    if (short.length) {
+      moves++;
+      outcomes.set(orderId, async () => {
+        const moved = await rejectOutOfStock(deps, tx, order, short, ctx);
+        noteStep(ctx, order.status, moved);
+        return moved;
+      });
+      continue;
     }
-    moves++;
-    outcomes.set(orderId, async () => {
-      const moved = short.length
-        ? await rejectOutOfStock(deps, tx, order, short, ctx)
-        : await reserve(deps, tx, order, items, ctx);
-      noteStep(ctx, order.status, moved);
-      return moved;
-    });
-  }
-  if (reservable.length > 1) {
+    for (const i of items) taken.set(i.product_id, (taken.get(i.product_id) ?? 0) + i.quantity);
+    reservable.push({ order, items, ctx });
     // Reserved together, in one statement (applyTransitions), which the first of them sends.
-    let batch: Promise<Map<string, OrderRow>> | undefined;
-    for (const { order } of reservable)
-      outcomes.set(order.id, async () =>
-        (await (batch ??= reserveTogether(deps, tx, reservable))).get(order.id)!,
-      );
-    moves -= reservable.length - 1;
+    outcomes.set(orderId, async () =>
+      (await (batch ??= reserveTogether(deps, tx, reservable))).get(orderId)!,
+    );
   }
+  if (reservable.length) moves++;
   if (moves) await commitWithNext(tx, moves);
   const ran = await together(tx, ...[...outcomes.values()]);
   const done = new Map([...outcomes.keys()].map((id, i) => [id, ran[i]]));
@@ -155,8 +146,8 @@ interface Reservation {
 }
 
 /**
- * reserve for several orders in one statement: each order's INVENTORY_RESERVED step, message and webhooks as reserve
- * writes them, the batch's stock changed once per product (reserveStockOfOrdersCtes) and its payments created.
+ * Reserves the batch's orders that have their stock, in one statement: each order's INVENTORY_RESERVED step, message
+ * and webhooks, the batch's stock changed once per product (reserveStockOfOrdersCtes), and its payments created.
  */
 async function reserveTogether(
   deps: OrderDeps,
@@ -216,29 +207,6 @@ function rejectOutOfStock(deps: OrderDeps, tx: Tx, order: OrderRow, short: Reser
           available: i.stock_available,
         })),
       },
-    },
-    ctx,
-  );
-}
-
-function reserve(deps: OrderDeps, tx: Tx, order: OrderRow, items: ReservedLine[], ctx: StepContext) {
-  return applyTransition(
-    tx,
-    deps.hooks,
-    order,
-    {
-      to: 'INVENTORY_RESERVED',
-      actor: 'worker',
-      trace: { items: items.map((i) => ({ product_id: i.product_id, quantity: i.quantity })) },
-      alongside: [
-        ...reserveStockCtes(order.id, items, { actor: 'worker', ...ctx }),
-        [
-          'payment',
-          insertInto('payments', [
-            { order_id: order.id, amount: order.total, currency: order.currency, status: 'pending' },
-          ]),
-        ],
-      ],
     },
     ctx,
   );

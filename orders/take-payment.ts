@@ -147,17 +147,15 @@ async function settleCharges(deps: OrderDeps, tx: Tx, outcomes: ChargeOutcome[])
       order.status === 'INVENTORY_RESERVED'
     );
   });
-  const batched = captured.length > 1 ? captured : [];
-  const alone = captured.length > 1 ? others : [...captured, ...others];
   const [confirmed, ...settled] = await together(
     tx,
     () =>
-      batched.length ? confirmCaptured(deps, tx, batched, locked, [...stock.keys()]) : Promise.resolve([]),
-    ...alone.map((o) => () => settleCharge(deps, tx, locked.get(o.orderId)!, o)),
+      captured.length ? confirmCaptured(deps, tx, captured, locked, [...stock.keys()]) : Promise.resolve([]),
+    ...others.map((o) => () => settleCharge(deps, tx, locked.get(o.orderId)!, o)),
   );
   const byOrder = new Map<string, OrderStatus>([
-    ...batched.map((o, i): [string, OrderStatus] => [o.orderId, confirmed[i]]),
-    ...alone.map((o, i): [string, OrderStatus] => [o.orderId, settled[i]]),
+    ...captured.map((o, i): [string, OrderStatus] => [o.orderId, confirmed[i]]),
+    ...others.map((o, i): [string, OrderStatus] => [o.orderId, settled[i]]),
   ]);
   return outcomes.map((o) => byOrder.get(o.orderId)!);
 }
