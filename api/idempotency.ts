@@ -9,6 +9,7 @@ import {
 } from '../lib/errors.ts';
 import type { Logger } from '../lib/logger.ts';
 import type { Redis } from '../lib/redis.ts';
+import type { GroupCommit } from '../lib/group-commit.ts';
 
 /** A response as it is stored with its key and replayed. */
 export interface StoredResponse {
@@ -26,6 +27,8 @@ export interface IdempotencyDeps {
   redis: Redis;
   logger: Logger;
   ttlHours: number;
+  /** Where concurrent requests share a transaction (group commit); without it each has its own. */
+  group?: GroupCommit;
 }
 
 export interface IdempotentRequest {
@@ -159,7 +162,11 @@ async function runOnce(
   if (cached) return replay(request, cached);
   for (let attempt = 1; ; attempt++) {
     try {
-      const outcome = await deps.db.transaction((tx) => storeOnce(deps, tx, request, work, prefetch));
+      const attemptOnce = (tx: Tx) => storeOnce(deps, tx, request, work, prefetch);
+      // In a group, the key keeps two attempts at it out of one transaction, where its lock would not hold.
+      const outcome = await (deps.group
+        ? deps.group.run(attemptOnce, cacheKey)
+        : deps.db.transaction(attemptOnce));
       if (outcome.stored) return { ...outcome.entry, replayed: false };
       await cacheStore(deps, cacheKey, outcome.entry, outcome.expiresInMs ?? 0);
       return replay(request, outcome.entry);

@@ -538,6 +538,7 @@ function costModelSection(steps: NonNullable<BenchResults['e2e']>): string[] {
   row('**CPU ms/order, all but the load generator**', (c) => `**${num(c.totalCpuMsPerOrder, 2)}**`);
   row('PostgreSQL statements/order', (c) => num(c.statementsPerOrder, 1));
   row('PostgreSQL commits/order', (c) => num(c.commitsPerOrder, 2));
+  row('orders per POST transaction (group commit)', (c) => num(c.ordersPerPostTransaction, 1));
   row('messages published/order', (c) => num(c.publishedPerOrder, 2));
   row('deliveries consumed/order', (c) => num(c.consumedPerOrder, 2));
   out.push('');

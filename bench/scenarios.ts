@@ -76,6 +76,8 @@ export interface CostModel {
   statementsPerOrder: number | undefined;
   /** Transactions committed in the pipeline's database, per order. */
   commitsPerOrder: number | undefined;
+  /** New orders per transaction of the API (group commit); undefined when no order was created in the step. */
+  ordersPerPostTransaction: number | undefined;
   /** Messages the relay published, and deliveries consumers handled, per order. */
   publishedPerOrder: number;
   consumedPerOrder: number;
@@ -288,6 +290,7 @@ export class Scenarios {
       statements: sum('comanda_db_queries_total'),
       published: sum('comanda_outbox_published_total'),
       consumed: sum('comanda_messages_consumed_total'),
+      orderTransactions: sum('comanda_order_commit_group_size_count'),
       commits,
     };
   }
@@ -479,6 +482,7 @@ interface Counters {
   statements: number;
   published: number;
   consumed: number;
+  orderTransactions: number;
   commits: number | undefined;
 }
 
@@ -501,6 +505,10 @@ function costModel(
     commitsPerOrder:
       after.commits !== undefined && before.commits !== undefined
         ? per(after.commits - before.commits)
+        : undefined,
+    ordersPerPostTransaction:
+      after.orderTransactions > before.orderTransactions
+        ? orders / (after.orderTransactions - before.orderTransactions)
         : undefined,
     publishedPerOrder: per(after.published - before.published),
     consumedPerOrder: per(after.consumed - before.consumed),

@@ -63,6 +63,11 @@ const schema = z.object({
   /** BEGIN sent with a transaction's first statement and COMMIT with its last (lib/db.ts). */
   DATABASE_PIPELINE: bool.default(true),
   DATABASE_STATEMENT_TIMEOUT_MS: int(0).default(10_000),
+  /**
+   * The most new orders an API instance commits in one transaction (group commit: lib/group-commit.ts). Orders that
+   * arrive while one is being committed share the next; 1: each order has a transaction of its own.
+   */
+  ORDERS_GROUP_COMMIT_MAX: int(1, 500).default(32),
   /** How long a request waits for a free connection before it is answered 503 instead of queueing on. */
   DATABASE_ACQUIRE_TIMEOUT_MS: int(50, 60_000).default(2000),
 

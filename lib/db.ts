@@ -113,6 +113,8 @@ interface Pipelining {
   commitIn: number;
   /** The transaction ended with its last statement: knex's COMMIT (or ROLLBACK) is answered here. */
   ended: boolean;
+  /** The socket is corked until the end of this tick: the statements sent meanwhile go out in one write. */
+  corked: boolean;
 }
 
 const pipelining = new WeakMap<object, Pipelining>();
@@ -138,8 +140,20 @@ const TRANSACTION_END = /^(COMMIT|ROLLBACK);?$/i;
  */
 function tuneConnection(client: PgClient, options: { prepare: boolean; pipeline: boolean }): void {
   const query = client.query.bind(client);
-  const state: Pipelining = { beginHeld: false, commitIn: 0, ended: false };
+  const state: Pipelining = { beginHeld: false, commitIn: 0, ended: false, corked: false };
   pipelining.set(client, state);
+  // Statements sent in one tick (a transaction's independent ones, a group's: lib/group-commit.ts) share a write:
+  // one system call and one wake-up of the server instead of one each.
+  const holdWrites = () => {
+    if (state.corked) return;
+    state.corked = true;
+    const stream = client.connection.stream;
+    stream.cork();
+    process.nextTick(() => {
+      state.corked = false;
+      stream.uncork();
+    });
+  };
   client.query = (config: unknown, ...rest: unknown[]) => {
     // knex passes (config, callback); anything else (a text, a promise-style call) goes through as it came.
     const callback = rest.length === 1 && typeof rest[0] === 'function' ? (rest[0] as PgCallback) : undefined;
@@ -164,6 +178,7 @@ function tuneConnection(client: PgClient, options: { prepare: boolean; pipeline:
     }
     if (TRANSACTION_END.test(text)) {
       state.commitIn = 0;
+      holdWrites();
       return query(config, ...rest);
     }
     if (state.ended) {
@@ -175,6 +190,7 @@ function tuneConnection(client: PgClient, options: { prepare: boolean; pipeline:
       return undefined;
     }
     const commit = state.commitIn > 0 && --state.commitIn === 0;
+    holdWrites();
     if (!state.beginHeld && !commit) return query(nameOf(c, options.prepare), ...rest);
 
     const begin = state.beginHeld;
@@ -215,9 +231,30 @@ function nameOf(c: PgQueryConfig, prepare: boolean): PgQueryConfig {
  * any further statement in it fails. Without pipelining (DbOptions.pipeline) it does nothing: knex commits.
  */
 export async function commitWithNext(tx: Tx, statements = 1): Promise<void> {
+  // A shared transaction commits when all its works are done, not with one work's last statement.
+  if (sharedTransactions.has(tx)) return;
   const client = await clientOf(tx);
   const state = pipelining.get(client);
   if (state && client.pipeline && statements > 0) state.commitIn = statements;
+}
+
+const sharedTransactions = new WeakSet<Tx>();
+
+/**
+ * Marks `tx` as shared by several works (lib/group-commit.ts): `commitWithNext` then leaves the COMMIT to the
+ * transaction's owner, since one work's last statement is not the transaction's.
+ */
+export function shareTransaction(tx: Tx): void {
+  sharedTransactions.add(tx);
+}
+
+/**
+ * Whether a statement of `tx` failed, which aborts the transaction: COMMIT would roll it back. Read once every
+ * statement sent in it was answered.
+ */
+export async function transactionFailed(tx: Tx): Promise<boolean> {
+  const client = (await clientOf(tx)) as { getTransactionStatus?: () => string | null };
+  return client.getTransactionStatus?.() === 'E';
 }
 
 /** The node-postgres client a transaction runs on (knex's transaction client hands out only its own). */

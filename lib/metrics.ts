@@ -103,6 +103,13 @@ export const messageProcessingDuration = new Histogram({
   registers: [registry],
 });
 
+export const orderCommitGroupSize = new Histogram({
+  name: 'comanda_order_commit_group_size',
+  help: 'New orders committed per transaction by the API (group commit): its count is the transactions, its sum the orders.',
+  buckets: [1, 2, 4, 8, 16, 32, 64],
+  registers: [registry],
+});
+
 export const idempotencyOutcomes = new Counter({
   name: 'comanda_idempotency_requests_total',
   help: 'Idempotent requests by outcome: executed, replayed, in_flight (409), key_reused (422).',

@@ -1,6 +1,13 @@
 import Router from '@koa/router';
 import { z } from 'zod';
-import { IdempotencyKeyMissingError, NotFoundError, UnsupportedMediaTypeError } from '../../lib/errors.ts';
+import {
+  AppError,
+  IdempotencyKeyMissingError,
+  NotFoundError,
+  UnsupportedMediaTypeError,
+} from '../../lib/errors.ts';
+import { GroupCommit } from '../../lib/group-commit.ts';
+import { orderCommitGroupSize } from '../../lib/metrics.ts';
 import { lineProductsOf, productsForLinesSql } from '../../catalog/products.ts';
 import { createOrder, productKeysOf } from '../../orders/create-order.ts';
 import { fingerprintRequest, parseIdempotencyKey, runIdempotent } from '../idempotency.ts';
@@ -72,6 +79,12 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
   // Operations read every order but place none; a customer (or a service client acting as one) and admins do.
   const placers = requireRole('customer', 'admin');
   const readers = requireRole(...ANY_ROLE);
+  // Orders placed at the same time share a transaction; a refused one (a 4xx decided before it writes) fails alone.
+  const group = new GroupCommit(deps.db, {
+    maxBatch: deps.config.ORDERS_GROUP_COMMIT_MAX,
+    isRefusal: (err) => err instanceof AppError && err.status < 500,
+    observe: (size) => orderCommitGroupSize.observe(size),
+  });
 
   router.post('/orders', authed, placers, async (ctx: ApiContext) => {
     if (!ctx.is('application/json'))
@@ -87,7 +100,13 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
     }
     const principal = ctx.state.principal;
     const result = await runIdempotent(
-      { db: deps.db, redis: deps.redis, logger: ctx.state.log, ttlHours: deps.config.IDEMPOTENCY_TTL_HOURS },
+      {
+        db: deps.db,
+        redis: deps.redis,
+        logger: ctx.state.log,
+        ttlHours: deps.config.IDEMPOTENCY_TTL_HOURS,
+        group,
+      },
       { principal: principal.sub, key, fingerprint: fingerprintRequest('POST', '/orders', raw) },
       async (tx, store, prefetched) => {
         const created = (order: OrderView) => ({

@@ -4,13 +4,18 @@ import { createDb } from '../../lib/db.ts';
 import { baseUrls } from './pipeline.ts';
 
 /**
- * A one-connection pool as the order pipeline runs it (prepared statements, pipelining) and a table of the test's
- * own, `create table <name> (<columns>)`; both gone when the test ends.
+ * A pool as the order pipeline runs it (prepared statements, pipelining; one connection unless `poolMax` says) and a
+ * table of the test's own, `create table <name> (<columns>)`; both gone when the test ends.
  */
-export async function pipelinedDbWithTable(t: ExecutionContext, prefix: string, columns: string) {
+export async function pipelinedDbWithTable(
+  t: ExecutionContext,
+  prefix: string,
+  columns: string,
+  poolMax = 1,
+) {
   const db = createDb({
     url: baseUrls().postgres,
-    poolMax: 1,
+    poolMax,
     statementTimeoutMs: 0,
     prepare: true,
     pipeline: true,

@@ -265,3 +265,52 @@ test('when a key has expired, then it can be used for a new order', async (t) =>
   t.is(again.headers.get('idempotent-replayed'), null);
   t.not(again.body.id, first.body.id);
 });
+
+test.serial(
+  'when orders arrive together and some are refused, then each is answered as if it came alone: the good ones are created once, the refused ones store nothing',
+  async (t) => {
+    const token = await p.token('together');
+    const scarce = await buildProduct(p.db, { stock_available: 1 });
+    const existing = await postOrder(p.url, token, body());
+    const before = await writtenRows(p.db);
+    const goodKeys = Array.from({ length: 6 }, () => randomUUID());
+    const [tooMany, unknown, clash] = [randomUUID(), randomUUID(), randomUUID()];
+
+    // Sent at once, they share the API's transactions (group commit): refusals decided before any write (stock,
+    // unknown product) fail alone; the clashing id fails a statement, so its group runs again order by order.
+    const responses = await Promise.all([
+      ...goodKeys.map((key) => postOrder(p.url, token, body(), { key })),
+      postOrder(p.url, token, { items: [{ product_id: scarce.id, quantity: 2 }] }, { key: tooMany }),
+      postOrder(p.url, token, { items: [{ product_id: randomUUID(), quantity: 1 }] }, { key: unknown }),
+      postOrder(p.url, token, { id: existing.body.id, ...body() }, { key: clash }),
+    ]);
+
+    const good = responses.slice(0, 6);
+    t.deepEqual(
+      good.map((r) => r.status),
+      [201, 201, 201, 201, 201, 201],
+    );
+    t.is(new Set(good.map((r) => r.body.id)).size, 6);
+    t.deepEqual(
+      responses.slice(6).map((r) => [r.status, r.body.code]),
+      [
+        [409, 'INSUFFICIENT_STOCK'],
+        [422, 'VALIDATION_FAILED'],
+        [409, 'CONFLICT'],
+      ],
+    );
+    const after = await writtenRows(p.db);
+    t.is(after.orders, before.orders + 6);
+    t.is(after.idempotency_keys, before.idempotency_keys + 6);
+    const keys = (await p
+      .db('idempotency_keys')
+      .where({ principal: 'demo:together' })
+      .pluck('key')) as string[];
+    t.true(goodKeys.every((k) => keys.includes(k)));
+    t.false([tooMany, unknown, clash].some((k) => keys.includes(k)));
+    // Retried, each good key replays its own order.
+    const replay = await postOrder(p.url, token, body(), { key: goodKeys[3] });
+    t.is(replay.headers.get('idempotent-replayed'), 'true');
+    t.is(replay.body.id, good[3].body.id);
+  },
+);
