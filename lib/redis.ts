@@ -4,12 +4,15 @@ export type { Redis };
 
 /**
  * A Redis client for fast paths only: commands fail at once while Redis is unreachable (no offline queue, one
- * try), so callers fall back to PostgreSQL instead of waiting. It reconnects on its own in the background.
+ * try), so callers fall back to PostgreSQL instead of waiting. It reconnects on its own in the background. The
+ * commands of one turn of the event loop (the idempotency lookups of the requests read together) go out in one
+ * write (auto-pipelining): a write per command cost a system call and a wake-up of Redis each.
  */
 export function createRedis(url: string, keyPrefix: string): Redis {
   const redis = new Redis(url, {
     keyPrefix,
     lazyConnect: true,
+    enableAutoPipelining: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: 2000,
