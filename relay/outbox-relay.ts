@@ -9,6 +9,10 @@ import { PgListener } from '../lib/pg-listener.ts';
 import { query, sql } from '../lib/sql.ts';
 import { detached } from '../lib/telemetry.ts';
 import { reapExpired } from '../orders/housekeeping.ts';
+import { analyzeFilledTables } from '../lib/table-statistics.ts';
+
+/** How often the housekeeping relay looks for tables that filled up without statistics (a catalogue query). */
+const STATISTICS_INTERVAL_MS = 5000;
 
 /** The NOTIFY channel a trigger on `outbox` signals when a transaction that wrote rows commits. */
 export const OUTBOX_CHANNEL = 'comanda_outbox';
@@ -33,7 +37,10 @@ export interface OutboxRelayOptions {
   sweepIntervalMs: number;
   /** How long a kick waits for more rows before it publishes (0: at once). */
   coalesceMs?: number;
-  /** When given, the relay also reaps expired idempotency keys and old published outbox rows on this schedule. */
+  /**
+   * When given, the relay also reaps expired idempotency keys and old published outbox rows on this schedule, and
+   * analyzes tables that filled up without ever being analyzed (lib/table-statistics.ts) every few seconds.
+   */
   housekeeping?: { intervalMs: number; outboxRetentionHours: number; deliveryRetentionHours?: number };
 }
 
@@ -102,6 +109,7 @@ export function countRelayBatches(): void {
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private housekeepingTimer: NodeJS.Timeout | undefined;
+  private statisticsTimer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private again = false;
   /** The next run is a sweep: it looks at every unpublished row, not only recent ones. */
@@ -130,6 +138,15 @@ export class OutboxRelay {
         );
       }, chores.intervalMs);
       this.housekeepingTimer.unref();
+      this.statisticsTimer = setInterval(() => {
+        analyzeFilledTables(this.options.db).then(
+          (tables) => {
+            if (tables.length) this.options.logger.info({ tables }, 'tables analyzed: they filled up');
+          },
+          (err: unknown) => this.options.logger.warn({ err }, 'analyzing tables failed; will try again'),
+        );
+      }, STATISTICS_INTERVAL_MS);
+      this.statisticsTimer.unref();
     }
   }
 
@@ -202,6 +219,7 @@ export class OutboxRelay {
     if (this.timer) clearInterval(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
+    if (this.statisticsTimer) clearInterval(this.statisticsTimer);
     await this.listener.close();
     await this.running;
   }
