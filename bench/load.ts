@@ -53,6 +53,18 @@ export interface LoadResult {
   latency: LatencySummary;
   /** Requests the generator could not even start because too many were already waiting (open loop only). */
   shed: number;
+  /**
+   * The successful answers' latencies by the second they were due in (0: the first second): whether a high
+   * percentile comes from a few bad seconds or from all of them.
+   */
+  latencyBySecond?: SecondSummary[];
+}
+
+export interface SecondSummary {
+  t: number;
+  count: number;
+  p50: number;
+  p99: number;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -114,6 +126,7 @@ class Run {
    */
   readonly pool: Pool;
   readonly latencies = new Samples();
+  private readonly bySecond: Samples[] = [];
   readonly errors: Record<string, number> = {};
   private readonly pending = new Set<Promise<void>>();
   private readonly ticker: NodeJS.Timeout | undefined;
@@ -178,6 +191,8 @@ class Run {
     if ((this.options.ok ?? isSuccess)(answer.status)) {
       this.ok++;
       this.latencies.push(latencyMs);
+      const second = Math.max(0, Math.floor((dueAt - this.start) / 1000));
+      (this.bySecond[second] ??= new Samples()).push(latencyMs);
       this.options.onResponse?.(i, answer, latencyMs);
     } else {
       this.fail(i, `HTTP ${answer.status}`, answer, latencyMs);
@@ -208,6 +223,10 @@ class Run {
       throughput: this.ok / seconds,
       latency: summarize(this.latencies.values()),
       shed: 0,
+      latencyBySecond: Array.from(this.bySecond, (samples, t) => {
+        const { count, p50, p99 } = summarize(samples?.values() ?? []);
+        return { t, count, p50, p99 };
+      }),
     };
   }
 }

@@ -267,6 +267,18 @@ export function latencyChart(r: BenchResults): string {
 }
 
 /** Queue depth and outbox backlog over each end-to-end run. */
+/** How many seconds of a step had a POST p99 over 100 ms, and its worst three. */
+function secondsText(post: LoadResult): string {
+  const seconds = (post.latencyBySecond ?? []).filter((s) => s.count > 0);
+  if (!seconds.length) return 'not recorded';
+  const slow = seconds.filter((s) => s.p99 > 100).length;
+  const worst = [...seconds]
+    .sort((a, b) => b.p99 - a.p99)
+    .slice(0, 3)
+    .map((s) => `${s.t} s (p99 ${ms(s.p99)} ms, p50 ${ms(s.p50)} ms)`);
+  return `p99 over 100 ms in ${slow} of ${seconds.length} seconds; worst: ${worst.join(', ')}`;
+}
+
 export function timelineChart(r: BenchResults): string {
   const palette = ['#2563eb', '#dc2626', '#059669', '#d97706'];
   const series: Series[] = (r.e2e ?? []).flatMap((e, i) => {
@@ -369,6 +381,9 @@ export function markdownReport(r: BenchResults, files: { latencySvg: string; tim
         `- ${e.offeredRate}/s, ${e.workers || '?'} worker(s): queue ≤ ${maxQueue}, outbox ≤ ${maxOutbox} rows, oldest outbox row ≤ ${maxAge.toFixed(2)} s; CPU s: ${cpuList(e.usage)}; machine busy ${pct(e.usage.machineBusy)}`,
       );
     }
+    out.push('', 'POST latency by second (the second each request was due in):', '');
+    for (const e of r.e2e)
+      out.push(`- ${e.offeredRate}/s, ${e.workers || '?'} worker(s): ${secondsText(e.post)}`);
     out.push('');
     out.push(...costModelSection(r.e2e));
   }
