@@ -80,8 +80,9 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
   const placers = requireRole('customer', 'admin');
   const readers = requireRole(...ANY_ROLE);
   // Orders placed at the same time share a transaction; a refused one (a 4xx decided before it writes) fails alone.
+  // Their statements share the connection at once, which takes pipelining (without it, each has its transaction).
   const group = new GroupCommit(deps.db, {
-    maxBatch: deps.config.ORDERS_GROUP_COMMIT_MAX,
+    maxBatch: deps.config.DATABASE_PIPELINE ? deps.config.ORDERS_GROUP_COMMIT_MAX : 1,
     isRefusal: (err) => err instanceof AppError && err.status < 500,
     observe: (size) => orderCommitGroupSize.observe(size),
   });
