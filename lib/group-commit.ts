@@ -12,15 +12,6 @@ export interface GroupCommitOptions {
   observe?: (size: number) => void;
 }
 
-/** Works gathered, how many transactions they took, and the largest group. */
-export interface GroupCommitStats {
-  works: number;
-  groups: number;
-  largest: number;
-  /** Groups that could not commit as they were and whose works ran again one by one. */
-  splits: number;
-}
-
 interface Member {
   work: (tx: Tx) => Promise<unknown>;
   key: string | undefined;
@@ -43,7 +34,8 @@ interface Member {
 export class GroupCommit {
   private readonly waiting: Member[] = [];
   private running = false;
-  readonly stats: GroupCommitStats = { works: 0, groups: 0, largest: 0, splits: 0 };
+  /** Groups that could not commit as they were, whose works ran again one by one. */
+  splits = 0;
 
   constructor(
     private readonly db: Db,
@@ -91,9 +83,6 @@ export class GroupCommit {
   }
 
   private async runGroup(group: Member[]): Promise<void> {
-    this.stats.works += group.length;
-    this.stats.groups++;
-    this.stats.largest = Math.max(this.stats.largest, group.length);
     this.options.observe?.(group.length);
     if (group.length === 1) {
       await this.alone(group[0]);
@@ -119,7 +108,7 @@ export class GroupCommit {
       outcomes = undefined;
     }
     if (!outcomes) {
-      this.stats.splits++;
+      this.splits++;
       await Promise.all(group.map((m) => this.alone(m)));
       return;
     }

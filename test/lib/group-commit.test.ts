@@ -84,7 +84,7 @@ test('when one work is refused, then it fails alone and the others still commit 
     [1, 3],
   );
   t.is(new Set(stored.map((r) => r.tx)).size, 1);
-  t.is(group.stats.splits, 0);
+  t.is(group.splits, 0);
 });
 
 test('when a statement of one work fails, then the group rolls back and every other work commits alone, once', async (t) => {
@@ -105,7 +105,7 @@ test('when a statement of one work fails, then the group rolls back and every ot
   );
   // Each ran again in a transaction of its own.
   t.not(stored[0].tx, stored[1].tx);
-  t.is(group.stats.splits, 1);
+  t.is(group.splits, 1);
 });
 
 test('when a work fails after writing, with an error that is not a refusal, then none of its writes is committed', async (t) => {
