@@ -249,12 +249,15 @@ export function shareTransaction(tx: Tx): void {
 }
 
 /**
- * Whether a statement of `tx` failed, which aborts the transaction: COMMIT would roll it back. Read once every
- * statement sent in it was answered.
+ * Commits a shared transaction: one last statement goes out with the COMMIT and fails if any statement before it
+ * failed, since PostgreSQL refuses every statement of an aborted transaction (where a COMMIT alone would roll back
+ * without an error). Resolves once the transaction committed; rejects when it did not. Its answer comes after every
+ * other statement's, so no earlier failure can still be on its way.
  */
-export async function transactionFailed(tx: Tx): Promise<boolean> {
-  const client = (await clientOf(tx)) as { getTransactionStatus?: () => string | null };
-  return client.getTransactionStatus?.() === 'E';
+export async function commitShared(tx: Tx): Promise<void> {
+  sharedTransactions.delete(tx);
+  await commitWithNext(tx);
+  await tx.raw('select 1');
 }
 
 /** The node-postgres client a transaction runs on (knex's transaction client hands out only its own). */

@@ -1,4 +1,4 @@
-import { shareTransaction, transactionFailed, type Db, type Tx } from './db.ts';
+import { commitShared, shareTransaction, type Db, type Tx } from './db.ts';
 
 export interface GroupCommitOptions {
   /** The most works in one transaction. 1: every work has a transaction of its own. */
@@ -96,7 +96,9 @@ export class GroupCommit {
         shareTransaction(tx);
         const settled = await Promise.allSettled(group.map((m) => m.work(tx)));
         const clean = settled.every((s) => s.status === 'fulfilled' || this.options.isRefusal(s.reason));
-        if (!clean || (await transactionFailed(tx))) throw new GroupSplit();
+        if (!clean) throw new GroupSplit();
+        // Fails (and the group splits) if any statement of it failed, even one whose work did not wait for it.
+        await commitShared(tx);
         outcomes = settled;
       });
     } catch (err) {

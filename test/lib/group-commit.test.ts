@@ -108,6 +108,31 @@ test('when a statement of one work fails, then the group rolls back and every ot
   t.is(group.splits, 1);
 });
 
+test('when a statement of the group fails only after every work has settled, then the group still commits nothing of it and the works run again alone', async (t) => {
+  const { group, insert, rows } = await setup(t);
+
+  const outcomes = await Promise.all([
+    group.run(insert(1)),
+    // Its statement is answered 200 ms after this work resolved, with an error that aborts the transaction: the
+    // group must learn of it before it counts the others as committed.
+    group.run(async (tx) => {
+      // Two statements, so that the others' inserts go out before this one's last (statements run in the order sent).
+      await query(tx, sql`select 1`);
+      await query(tx, sql`select 1`);
+      void query(tx, sql`select pg_sleep(0.2), 1 / 0`).catch(() => {});
+      return 2;
+    }),
+    group.run(insert(3)),
+  ]);
+
+  t.deepEqual(outcomes, [1, 2, 3]);
+  t.deepEqual(
+    (await rows()).map((r) => r.id),
+    [1, 3],
+  );
+  t.is(group.splits, 1);
+});
+
 test('when a work fails after writing, with an error that is not a refusal, then none of its writes is committed', async (t) => {
   const { group, table, insert, rows } = await setup(t);
 
