@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { AckCoalescer } from './acks.ts';
 import type { MessageBatcher } from './batcher.ts';
 import type { AmqpAttachment, AmqpClient } from './connection.ts';
 import type { QueueKey, Topology } from './topology.ts';
@@ -65,6 +66,7 @@ export function isRecoverable(err: unknown): boolean {
 export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> implements AmqpAttachment {
   readonly name: string;
   private channel: ConfirmChannel | undefined;
+  private acks: AckCoalescer | undefined;
   private consumerTag: string | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private stopping = false;
@@ -92,8 +94,12 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
     await ch.prefetch(this.options.prefetch);
     const queue = await this.topology.assertQueue(ch, this.options.queue);
     this.channel = ch;
+    const acks = new AckCoalescer(ch);
+    this.acks = acks;
     const { consumerTag } = await ch.consume(queue, (msg) => {
-      if (msg) this.track(this.handle(ch, queue, msg));
+      if (!msg) return;
+      acks.delivered(msg);
+      this.track(this.handle(ch, acks, queue, msg));
     });
     this.consumerTag = consumerTag;
     return [ch];
@@ -113,6 +119,8 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
     if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => {});
     this.consumerTag = undefined;
     await Promise.allSettled([...this.inFlight]);
+    // The last acks go out before the channel closes, not after (when they could not).
+    this.acks?.flush();
     this.client.remove(this);
   }
 
@@ -121,7 +129,12 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
     void p.finally(() => this.inFlight.delete(p));
   }
 
-  private async handle(ch: ConfirmChannel, queue: string, msg: ConsumeMessage): Promise<void> {
+  private async handle(
+    ch: ConfirmChannel,
+    acks: AckCoalescer,
+    queue: string,
+    msg: ConsumeMessage,
+  ): Promise<void> {
     const log = this.options.logger;
     const headers = (msg.properties.headers ?? {}) as Record<string, unknown>;
     const incoming: IncomingMessage = {
@@ -148,7 +161,7 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
     }
     if (!failure) {
       // If the channel died meanwhile the ack cannot go out; the broker redelivers and the handler sees it done.
-      safely(() => ch.ack(msg));
+      acks.ack(msg);
       settled('acked');
       return;
     }
@@ -159,13 +172,14 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
     if (this.stopping) {
       // Shutting down: hand it straight back; another consumer (or this one, restarted) takes it.
       safely(() => ch.nack(msg, false, true));
+      acks.release(msg);
       settled('retried');
     } else if (isRecoverable(err) && retries < delays.length) {
       log.warn(
         { err, messageId: incoming.messageId, retry: retries + 1, delay_ms: delays[retries] },
         'transient failure; retrying later',
       );
-      await this.republish(ch, msg, '', this.topology.retryQueue(this.options.queue, delays[retries]), {
+      await this.republish(ch, acks, msg, '', this.topology.retryQueue(this.options.queue, delays[retries]), {
         ...headers,
         [RETRIES_HEADER]: retries + 1,
         [LAST_ERROR_HEADER]: reason.slice(0, 500),
@@ -174,7 +188,7 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
     } else {
       const why = isRecoverable(err) ? `retries exhausted after ${retries + 1} attempts: ${reason}` : reason;
       log.error({ err, messageId: incoming.messageId }, 'dead-lettering message');
-      await this.republish(ch, msg, this.topology.exchange('deadLetter'), queue, {
+      await this.republish(ch, acks, msg, this.topology.exchange('deadLetter'), queue, {
         ...headers,
         [DEAD_REASON_HEADER]: why.slice(0, 500),
         [DEAD_QUEUE_HEADER]: queue,
@@ -191,6 +205,7 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
    */
   private async republish(
     ch: ConfirmChannel,
+    acks: AckCoalescer,
     msg: ConsumeMessage,
     exchange: string,
     routingKey: string,
@@ -209,6 +224,8 @@ export class QueueConsumer extends EventEmitter<{ settled: [SettledEvent] }> imp
       ch.ack(msg);
     } catch {
       safely(() => ch.nack(msg, false, true));
+    } finally {
+      acks.release(msg);
     }
   }
 }

@@ -5,7 +5,7 @@ import { buildProduct, stockOf, waitForAllProcessed } from '../helpers/factories
 import { postOrder } from '../helpers/http.ts';
 import { publishRaw, startPipeline, until } from '../helpers/pipeline.ts';
 
-test('when orders wait in the queue with a poison message among them, then the worker takes them in batches, sells no more than the stock, gives each its trace, and dead-letters only the poison', async (t) => {
+test('when orders wait in the queue with a poison message among them, then the worker takes them in batches, sells no more than the stock, gives each its trace, dead-letters only the poison, and leaves nothing in the queue when it stops', async (t) => {
   const p = await startPipeline({}, { worker: false });
   t.teardown(() => p.stop());
   const scarce = await buildProduct(p.db, { stock_available: 4 });
@@ -50,4 +50,11 @@ test('when orders wait in the queue with a poison message among them, then the w
   const letters = (await dlq.list()).filter((d) => d.id === 'poison');
   t.is(letters.length, 1);
   t.regex(letters[0].reason, /Malformed OrderCreated message/);
+
+  // Every delivery was acked (a batch's acks go out together) before the channel closed: none is handed back.
+  await worker.stop();
+  const queue = await p.services.amqp.withChannel((ch) =>
+    ch.checkQueue(p.services.topology.queue('workerOrderCreated')),
+  );
+  t.is(queue.messageCount, 0);
 });
