@@ -48,7 +48,8 @@ interface OutboxRow {
   id: string;
   exchange: ExchangeKey;
   type: string;
-  payload: unknown;
+  /** The message body: the payload's JSON text as PostgreSQL prints it, never parsed here. */
+  payload: string;
   headers: Record<string, string>;
   created_at: Date;
 }
@@ -240,14 +241,14 @@ export class OutboxRelay {
           sql`update outbox set published_at = now(), attempts = attempts + 1
                where id in (select id from outbox where published_at is null ${recentOnly ? RECENT : sql.raw('')}
                              order by created_at limit ${batchSize} for update skip locked)
-           returning id, exchange, type, payload, headers, created_at`,
+           returning id, exchange, type, payload::text as payload, headers, created_at`,
         );
         claimed = rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
         if (claimed.length === 0) return;
         await publisher.publish(
           claimed.map((r) => ({
             exchange: topology.exchange(r.exchange),
-            body: Buffer.from(JSON.stringify(r.payload)),
+            body: Buffer.from(r.payload),
             options: {
               messageId: r.id,
               type: r.type,
