@@ -171,7 +171,6 @@ const schema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   SEED_DEMO: bool.default(true),
   WORKERS: int(1, 64).optional(),
-  BACKGROUND_NICE: int(0, 19).default(10),
   METRICS_PORT: int(0, 65535).optional(),
   // Read by the OpenTelemetry SDK itself (lib/telemetry-register.ts), which also honours the other standard
   // OTEL_* variables; here so that a bad URL stops the process with a clear message.

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { Logger } from './logger.ts';
 
@@ -12,11 +11,6 @@ export interface RoleSpec {
   env?: (index: number) => Record<string, string>;
   /** Node options of this role's processes, after the supervisor's own (which they inherit). */
   nodeArgs?: string[];
-  /**
-   * Niceness of this role's processes (their main thread, where their JavaScript runs), 0–19: a higher one yields
-   * the CPU to the other roles whenever they have work, and takes it whenever they have none.
-   */
-  nice?: number;
 }
 
 export interface SupervisorOptions {
@@ -92,13 +86,6 @@ export class Supervisor {
     });
     slot.child = child;
     slot.startedAt = Date.now();
-    if (role.nice && child.pid !== undefined) {
-      try {
-        setPriority(child.pid, role.nice);
-      } catch (err) {
-        this.options.logger.warn({ err, role: role.role, index }, 'could not lower the priority of a child');
-      }
-    }
     slot.ready = new Promise<void>((resolve) => {
       child.on('message', (m: { type?: string; url?: string }) => {
         if (m?.type !== 'ready') return;

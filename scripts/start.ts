@@ -65,22 +65,10 @@ const entry = (role: string) => fileURLToPath(new URL(`../${role}/main.${extensi
 const consumerHeap = ['--max-old-space-size=96'];
 const apiHeap = ['--heap-growing-percent=50'];
 
-// Nobody waits on analytics (it counts in batches) or, within a second, on the notifier: on a busy machine their
-// processes yield the CPU to the api and the workers, which a customer is waiting on, and take whatever those leave.
-// At 300 orders/s on two cores this also cut the CPU of an order by 4 % (fewer preemptions in the api, PostgreSQL
-// and the broker; docs/performance.md).
-const background = config.BACKGROUND_NICE;
-
 const supervisor = new Supervisor({
   roles: [
     // The notifier first: it mirrors OPS_WEBHOOK_URL into an endpoint before the first order can need it.
-    {
-      role: 'notifier',
-      entry: entry('notifier'),
-      env: () => metricsPort(workers),
-      nodeArgs: consumerHeap,
-      nice: background,
-    },
+    { role: 'notifier', entry: entry('notifier'), env: () => metricsPort(workers), nodeArgs: consumerHeap },
     {
       role: 'worker',
       entry: entry('worker'),
@@ -94,7 +82,6 @@ const supervisor = new Supervisor({
       entry: entry('analytics'),
       env: () => metricsPort(workers + 1),
       nodeArgs: consumerHeap,
-      nice: background,
     },
   ],
   stopOrder: ['api', 'worker', 'analytics', 'notifier'],

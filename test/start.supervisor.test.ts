@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { getPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import test from 'ava';
 import { getJson, postOrder } from './helpers/http.ts';
@@ -55,16 +54,6 @@ test('when npm start runs, then the api, each worker, the notifier and analytics
     ]);
     const pids = new Set([supervisor.pid, ...started.map((s) => s.pid)]);
     t.is(pids.size, 6, 'six processes: the supervisor and five children');
-    // Analytics and the notifier yield the CPU to the api and the workers (BACKGROUND_NICE, 10 by default); the
-    // others run at the niceness they inherit.
-    const own = getPriority();
-    t.deepEqual(Object.fromEntries(started.map((s) => [`${s.role}.${s.index}`, getPriority(s.pid)])), {
-      'analytics.0': 10,
-      'api.0': own,
-      'notifier.0': 10,
-      'worker.0': own,
-      'worker.1': own,
-    });
 
     const { body: login } = await getJson(url!, '/login-demo');
     const first = await Promise.all(
