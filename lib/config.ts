@@ -163,7 +163,7 @@ const schema = z.object({
   RELAY_ENABLED: bool.default(true),
   RELAY_SWEEP_INTERVAL_MS: int(10, 600_000).default(1000),
   RELAY_BATCH_SIZE: int(1, 10_000).default(200),
-  RELAY_COALESCE_MS: int(0, 1000).default(5),
+  RELAY_COALESCE_MS: int(0, 1000).default(50),
   OUTBOX_RETENTION_HOURS: int(1, 24 * 365).default(72),
   WEBHOOK_DELIVERY_RETENTION_HOURS: int(1, 24 * 3650).default(24 * 30),
   HOUSEKEEPING_INTERVAL_MS: int(1000, 86_400_000).default(60_000),

@@ -35,7 +35,11 @@ export interface OutboxRelayOptions {
   batchSize: number;
   /** How often the relay looks for rows nobody kicked it for (committed while RabbitMQ was down, say). */
   sweepIntervalMs: number;
-  /** How long a kick waits for more rows before it publishes (0: at once). */
+  /**
+   * The least time between the starts of two runs (0: none). A kick after a quiet moment publishes at once; kicks
+   * that come faster than this are gathered into the next run, so a busy relay publishes a batch every
+   * `coalesceMs` instead of one per commit.
+   */
   coalesceMs?: number;
   /**
    * When given, the relay also reaps expired idempotency keys and old published outbox rows on this schedule, and
@@ -117,6 +121,8 @@ export class OutboxRelay {
   private sweep = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** When the last run started (performance.now()). */
+  private lastRunAt = -Infinity;
   private readonly listener: PgListener;
 
   constructor(private readonly options: OutboxRelayOptions) {
@@ -173,12 +179,13 @@ export class OutboxRelay {
       }
       return;
     }
-    const wait = this.options.coalesceMs ?? 0;
-    // A few milliseconds' wait gathers the commits of a busy moment into one batch: one transaction and one
-    // confirm round instead of one per order.
+    // Under load the commits of a busy moment go out in one batch: one transaction and one confirm round instead of
+    // one per order, and the consumers get them together too, as batches of their own (docs/performance.md).
+    const wait = Math.max(0, this.lastRunAt + (this.options.coalesceMs ?? 0) - performance.now());
     // A batch belongs to no request's trace: each message is published in the trace stored with its row.
     this.running = detached(() =>
       (wait > 0 ? new Promise((r) => setTimeout(r, wait)) : Promise.resolve()).then(() => {
+        this.lastRunAt = performance.now();
         this.again = false; // this drain takes every row committed so far
         const sweep = this.sweep;
         this.sweep = false;
