@@ -301,6 +301,8 @@ export async function topProducts(
 
 /** The time of the newest order event counted (what the figures are up to date with), or null. */
 export async function newestCounted(db: Db): Promise<Date | null> {
-  const row = await db('analytics_orders').max<{ max: Date | null }>('last_event_at as max').first();
-  return row?.max ?? null;
+  const row = await db('analytics_progress').first<{ newest_event_at: Date | null } | undefined>(
+    'newest_event_at',
+  );
+  return row?.newest_event_at ?? null;
 }

@@ -55,6 +55,9 @@ export async function rebuildAnalytics(db: Db): Promise<RebuildResult> {
       result.orders += ids.length;
     }
     await addToRollups(tx, rollups.values());
+    await tx.raw(
+      'update analytics_progress set newest_event_at = (select max(last_event_at) from analytics_orders)',
+    );
     result.rows = rollups.size;
     await tx.raw('select pg_notify(?, ?)', ['analytics_updated', '']);
     return result;

@@ -159,18 +159,36 @@ export async function saveTallies(db: Db | Tx, tallies: Map<string, OrderTally>)
 }
 
 /**
- * Creates the orders' rows if they are new, and locks and reads them all, in one statement and in order of id:
- * one order's messages are counted in turn, and two batches lock the orders they share in the same order.
+ * Creates the orders' rows if they are new and locks them all, in one statement and in order of id (one order's
+ * messages are counted in turn, and two batches lock the orders they share in the same order), then reads them.
+ * An existing row is locked without being written (`do update … where false` locks the row and updates nothing):
+ * writing it here would make a new version of every tally twice a batch, this one and saveTallies'. The read is a
+ * statement of its own, so its snapshot comes after the locks and sees what the batches before this one committed.
  */
 async function lockTallies(tx: Tx, orderIds: string[]): Promise<Map<string, OrderTally>> {
-  const { rows } = await tx.raw<{ rows: TallyRow[] }>(
+  const ids = [...new Set(orderIds)];
+  await tx.raw(
     `insert into analytics_orders (order_id)
      select id from unnest(?::uuid[]) as o(id) order by id
-     on conflict (order_id) do update set order_id = excluded.order_id
-     returning *`,
-    [[...new Set(orderIds)]],
+     on conflict (order_id) do update set order_id = excluded.order_id where false`,
+    [ids],
+  );
+  const { rows } = await tx.raw<{ rows: TallyRow[] }>(
+    `select * from analytics_orders where order_id = any(?::uuid[])`,
+    [ids],
   );
   return new Map(rows.map((r) => [r.order_id, fromRow(r)]));
+}
+
+/**
+ * Raises the time of the newest event counted (what `newestCounted` reads) to `newest`. Its one row is the last
+ * lock a batch takes, after every tally and rollup row, so batches of several processes cannot deadlock on it.
+ */
+export async function recordNewest(db: Db | Tx, newest: Date | null): Promise<void> {
+  if (!newest) return;
+  await db.raw('update analytics_progress set newest_event_at = greatest(newest_event_at, ?::timestamptz)', [
+    newest,
+  ]);
 }
 
 /** Names of the products in `lines`, kept for the top-products figures. */
@@ -194,6 +212,12 @@ export async function saveProductNames(db: Db | Tx, lines: OrderLine[]): Promise
      on conflict (product_id) do update set sku = excluded.sku, name = excluded.name`,
     [JSON.stringify([...names.values()])],
   );
+}
+
+function newestOf(facts: OrderFact[]): Date | null {
+  let newest: Date | null = null;
+  for (const f of facts) if (!newest || f.occurredAt > newest) newest = f.occurredAt;
+  return newest;
 }
 
 /** One message to count: its id (the inbox's key) and the fact it states. */
@@ -238,6 +262,7 @@ export async function countFacts(db: Db, messages: CountedMessage[]): Promise<nu
     await addToRollups(tx, rollups.values());
     const lines = facts.flatMap((f) => f.items ?? []);
     await saveProductNames(tx, lines);
+    await recordNewest(tx, newestOf(facts));
     return facts.length;
   });
 }

@@ -114,7 +114,8 @@ export async function recordDeadLetter(db: Db, notice: DeadLetterNotice): Promis
       data: { queue: notice.queue, reason: notice.reason, type: notice.type },
       dedupe_key: `dead:${notice.queue}:${notice.messageId}:${notice.deadAt}`,
     })
-    .onConflict('dedupe_key')
+    // The unique index covers only rows with a key: the conflict target names its predicate.
+    .onConflict(db.raw('(dedupe_key) where dedupe_key is not null'))
     .ignore()
     .returning('id');
   return inserted.length > 0;
