@@ -29,19 +29,6 @@ export interface RunningAnalytics {
 }
 
 /**
- * Each batch waits this long for more messages: nobody waits on analytics (the API hears of new figures at most
- * every 200 ms anyway, `notifyThrottled`), and each batch is a transaction whose rollup rows are shared by every
- * order it counts, so the larger the batch, the less each order costs (docs/performance.md).
- */
-const BATCH_LINGER_MS = 200;
-
-/**
- * Deliveries each analytics queue may hold: enough for a whole wait's worth of messages at 5,000 a second, so the
- * prefetch never ends a batch before the wait does (the status queue gets two messages an order).
- */
-const ANALYTICS_PREFETCH = 1000;
-
-/**
  * The analytics consumer: counts every order message into the rollups, once (docs/analytics.md). Its three
  * consumers hand their deliveries to one batcher, so the process counts one batch at a time, in one transaction,
  * whatever messages are in hand. The same retry and dead-letter rules as the worker: a malformed message is
@@ -49,7 +36,7 @@ const ANALYTICS_PREFETCH = 1000;
  * with growing delays. It reads and writes only analytics tables.
  */
 export function startAnalytics(services: Services): RunningAnalytics {
-  const { db, amqp, topology } = services;
+  const { db, amqp, topology, config } = services;
   const logger = services.logger.child({ component: 'analytics' });
   const lag: LagTracker = watchAnalyticsLag(amqp, topology, ANALYTICS_QUEUES);
   const notifier = notifyThrottled(db, 200, (err) =>
@@ -61,15 +48,19 @@ export function startAnalytics(services: Services): RunningAnalytics {
   const batcher = new MessageBatcher({
     handler: count,
     failsEveryMessage: isTransientDbError,
-    lingerMs: BATCH_LINGER_MS,
-    maxBatch: 3 * ANALYTICS_PREFETCH,
+    // Nobody waits on analytics (the API hears of new figures at most every 200 ms anyway, `notifyThrottled`),
+    // and each batch is a transaction whose rollup rows are shared by every order it counts: the larger the
+    // batch, the less each order costs (docs/performance.md).
+    lingerMs: config.ANALYTICS_BATCH_WAIT_MS,
+    maxBatch: ANALYTICS_QUEUES.length * config.ANALYTICS_PREFETCH,
     logger,
   });
 
   const consumers = ANALYTICS_QUEUES.map((queue) => {
     const consumer = new QueueConsumer(amqp, topology, {
       queue,
-      prefetch: ANALYTICS_PREFETCH,
+      // Its own prefetch, so that the worker's never ends a batch before its wait does.
+      prefetch: config.ANALYTICS_PREFETCH,
       handler: (message) => count([message]),
       batcher,
       logger,

@@ -160,6 +160,11 @@ const schema = z.object({
   PAYMENT_WINDOW_S: int(1, 30 * 86_400).default(900),
   PAYMENT_SWEEP_INTERVAL_MS: int(10, 600_000).default(5000),
 
+  /** How long an analytics batch waits for more messages before it counts them (ADR 0013). */
+  ANALYTICS_BATCH_WAIT_MS: int(0, 60_000).default(200),
+  /** Deliveries each analytics queue may hold: at least a whole wait's worth of messages. */
+  ANALYTICS_PREFETCH: int(1, 10_000).default(1000),
+
   RELAY_ENABLED: bool.default(true),
   RELAY_SWEEP_INTERVAL_MS: int(10, 600_000).default(1000),
   RELAY_BATCH_SIZE: int(1, 10_000).default(200),
