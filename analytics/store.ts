@@ -131,22 +131,28 @@ export const TALLY_COLUMNS = [
   'last_event_at',
 ] as const;
 
+/** The tallies as one JSON document of `analytics_orders` rows (one statement text whatever their number). */
+function tallyRows(tallies: Map<string, OrderTally>): string {
+  return JSON.stringify(
+    [...tallies].map(([orderId, t]) => ({
+      order_id: orderId,
+      currency: t.currency,
+      total: t.total,
+      items: t.items,
+      received_at: t.receivedAt,
+      confirmed_at: t.confirmedAt,
+      outcome_at: t.outcomeAt,
+      status: t.status,
+      version: t.version,
+      applied: t.applied,
+      last_event_at: t.lastEventAt,
+    })),
+  );
+}
+
 /** Writes the orders' tallies, new or changed, in one statement (in order of id, like every lock taken here). */
 export async function saveTallies(db: Db | Tx, tallies: Map<string, OrderTally>): Promise<void> {
   if (!tallies.size) return;
-  const rows = [...tallies].map(([orderId, t]) => ({
-    order_id: orderId,
-    currency: t.currency,
-    total: t.total,
-    items: t.items,
-    received_at: t.receivedAt,
-    confirmed_at: t.confirmedAt,
-    outcome_at: t.outcomeAt,
-    status: t.status,
-    version: t.version,
-    applied: t.applied,
-    last_event_at: t.lastEventAt,
-  }));
   await db.raw(
     `insert into analytics_orders (order_id, ${TALLY_COLUMNS.join(', ')}, updated_at)
      select order_id, ${TALLY_COLUMNS.join(', ')}, now()
@@ -154,28 +160,39 @@ export async function saveTallies(db: Db | Tx, tallies: Map<string, OrderTally>)
       order by order_id
      on conflict (order_id) do update
         set ${TALLY_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ')}, updated_at = excluded.updated_at`,
-    [JSON.stringify(rows)],
+    [tallyRows(tallies)],
   );
 }
 
 /**
- * Creates the orders' rows if they are new and locks them all, in one statement and in order of id (one order's
- * messages are counted in turn, and two batches lock the orders they share in the same order), then reads them.
- * An existing row is locked without being written (`do update … where false` locks the row and updates nothing):
- * writing it here would make a new version of every tally twice a batch, this one and saveTallies'. The read is a
- * statement of its own, so its snapshot comes after the locks and sees what the batches before this one committed.
+ * Inserts the tallies of orders new to analytics as they are, and locks the rows of the others, in one statement
+ * and in order of id (one order's messages are counted in turn, and two batches lock the orders they share in the
+ * same order); returns the ids it inserted. An existing row is locked without being written (`do update … where
+ * false` locks the row and updates nothing). A new order's tally is written once, complete: an empty row written
+ * first and filled in later would be a second version of it in the same transaction, and on another page.
  */
-async function lockTallies(tx: Tx, orderIds: string[]): Promise<Map<string, OrderTally>> {
-  const ids = [...new Set(orderIds)];
-  await tx.raw(
-    `insert into analytics_orders (order_id)
-     select id from unnest(?::uuid[]) as o(id) order by id
-     on conflict (order_id) do update set order_id = excluded.order_id where false`,
-    [ids],
+async function insertNewTallies(tx: Tx, tallies: Map<string, OrderTally>): Promise<Set<string>> {
+  const { rows } = await tx.raw<{ rows: { order_id: string }[] }>(
+    `insert into analytics_orders (order_id, ${TALLY_COLUMNS.join(', ')}, updated_at)
+     select order_id, ${TALLY_COLUMNS.join(', ')}, now()
+       from jsonb_populate_recordset(null::analytics_orders, ?::jsonb)
+      order by order_id
+     on conflict (order_id) do update set order_id = excluded.order_id where false
+     returning order_id`,
+    [tallyRows(tallies)],
   );
+  return new Set(rows.map((r) => r.order_id));
+}
+
+/**
+ * Reads the tallies of orders this transaction has locked. A statement of its own, so its snapshot comes after the
+ * locks and sees what the batches before this one committed.
+ */
+async function readTallies(tx: Tx, orderIds: string[]): Promise<Map<string, OrderTally>> {
+  if (!orderIds.length) return new Map();
   const { rows } = await tx.raw<{ rows: TallyRow[] }>(
     `select * from analytics_orders where order_id = any(?::uuid[])`,
-    [ids],
+    [orderIds],
   );
   return new Map(rows.map((r) => [r.order_id, fromRow(r)]));
 }
@@ -214,6 +231,22 @@ export async function saveProductNames(db: Db | Tx, lines: OrderLine[]): Promise
   );
 }
 
+/** Applies the facts in turn to their orders' tallies (those not in `tallies` start empty). */
+function foldFacts(
+  tallies: Map<string, OrderTally>,
+  facts: OrderFact[],
+  orderOf: (fact: OrderFact) => string,
+): { tallies: Map<string, OrderTally>; deltas: { orderId: string; currency: string; deltas: Delta[] }[] } {
+  const out: { orderId: string; currency: string; deltas: Delta[] }[] = [];
+  for (const fact of facts) {
+    const orderId = orderOf(fact);
+    const { tally, deltas } = tallyFact(tallies.get(orderId) ?? EMPTY_TALLY, fact);
+    tallies.set(orderId, tally);
+    out.push({ orderId, currency: fact.currency, deltas });
+  }
+  return { tallies, deltas: out };
+}
+
 function newestOf(facts: OrderFact[]): Date | null {
   let newest: Date | null = null;
   for (const f of facts) if (!newest || f.occurredAt > newest) newest = f.occurredAt;
@@ -228,8 +261,9 @@ export interface CountedMessage {
 
 /**
  * Counts a batch of messages' facts exactly once, in one transaction of a few statements whatever its size: the
- * ids go into the inbox, and only the messages not counted before (the first copy of each) go on; the orders'
- * tallies are locked and read at once, each fact is applied to its order's tally in batch order, and the tallies,
+ * ids go into the inbox, and only the messages not counted before (the first copy of each) go on; each fact is
+ * applied to its order's tally in batch order, the tallies of orders new to analytics are written as they are and
+ * the others locked (one statement), the others are read and the facts applied to what they say, and those tallies,
  * the rollup changes and the product names are written back. So a redelivered or replayed message (same id)
  * changes nothing, even within one batch, and the tallies' effect keys stop a second message about the same
  * change. Every lock is taken in order of key, so concurrent batches (other processes) cannot deadlock. Returns
@@ -251,13 +285,17 @@ export async function countFacts(db: Db, messages: CountedMessage[]): Promise<nu
     const facts = messages.filter((m) => fresh.delete(m.messageId.toLowerCase())).map((m) => m.fact);
     if (!facts.length) return 0;
     const orderOf = (fact: OrderFact) => fact.orderId.toLowerCase();
-    const tallies = await lockTallies(tx, facts.map(orderOf));
+    // Each order's tally as if analytics had never seen it: right for every order that is new, which is most.
+    const fromEmpty = foldFacts(new Map(), facts, orderOf);
+    const created = await insertNewTallies(tx, fromEmpty.tallies);
     const rollups = new Map<string, RollupRow>();
-    for (const fact of facts) {
-      const { tally, deltas } = tallyFact(tallies.get(orderOf(fact)) ?? EMPTY_TALLY, fact);
-      tallies.set(orderOf(fact), tally);
-      accumulate(rollups, fact.currency, deltas);
-    }
+    for (const { orderId, currency, deltas } of fromEmpty.deltas)
+      if (created.has(orderId)) accumulate(rollups, currency, deltas);
+    // The others are counted again from what their rows say.
+    const known = facts.filter((f) => !created.has(orderOf(f)));
+    const stored = await readTallies(tx, [...new Set(known.map(orderOf))]);
+    const { tallies, deltas } = foldFacts(stored, known, orderOf);
+    for (const d of deltas) accumulate(rollups, d.currency, d.deltas);
     await saveTallies(tx, tallies);
     await addToRollups(tx, rollups.values());
     const lines = facts.flatMap((f) => f.items ?? []);
