@@ -32,8 +32,8 @@ export async function reapExpired(
     [options.outboxRetentionHours, batch],
   );
   const adminEvents = await db.raw<{ rowCount: number }>(
-    `delete from admin_events where id in (
-       select id from admin_events where created_at < now() - make_interval(hours => ?)
+    `delete from admin_events where ctid in (
+       select ctid from admin_events where created_at < now() - make_interval(hours => ?)
         limit ? for update skip locked)`,
     [options.outboxRetentionHours, batch],
   );
