@@ -59,7 +59,8 @@ export function startAnalytics(services: Services): RunningAnalytics {
   const consumers = ANALYTICS_QUEUES.map((queue) => {
     const consumer = new QueueConsumer(amqp, topology, {
       queue,
-      // Its own prefetch, so that the worker's never ends a batch before its wait does.
+      // Its own prefetch, not AMQP_PREFETCH (the worker's and the notifier's): each queue must hold a whole wait's
+      // worth of messages, or the prefetch would end a batch before its wait does.
       prefetch: config.ANALYTICS_PREFETCH,
       handler: (message) => count([message]),
       batcher,
