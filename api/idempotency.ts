@@ -29,7 +29,15 @@ export interface IdempotencyDeps {
   ttlHours: number;
   /** Where concurrent requests share a transaction (group commit); without it each has its own. */
   group?: GroupCommit;
+  /** Told how long each phase of a request took, in seconds (for metrics). */
+  observePhase?: (phase: IdempotentPhase, seconds: number) => void;
 }
+
+/**
+ * The phases of an idempotent request: the replay cache's lookup, the wait for a transaction (a connection, or the
+ * next group of a group commit) and the transaction itself, commit included. A retried attempt is timed again.
+ */
+export type IdempotentPhase = 'cache_lookup' | 'group_wait' | 'transaction';
 
 export interface IdempotentRequest {
   /** Whose key it is (the JWT `sub`): two clients may use the same key without meeting. */
@@ -158,20 +166,33 @@ async function runOnce(
   prefetch: Prefetch | undefined,
 ): Promise<IdempotentResult> {
   const cacheKey = `idem:${createHash('sha256').update(request.principal).digest('base64url')}:${request.key}`;
+  const observe = deps.observePhase;
+  let mark = performance.now();
+  const lap = (phase: IdempotentPhase) => {
+    const now = performance.now();
+    observe?.(phase, (now - mark) / 1000);
+    mark = now;
+  };
   const cached = await cacheLookup(deps, cacheKey);
+  lap('cache_lookup');
   if (cached) return replay(request, cached);
   for (let attempt = 1; ; attempt++) {
     try {
-      const attemptOnce = (tx: Tx) => storeOnce(deps, tx, request, work, prefetch);
+      const attemptOnce = (tx: Tx) => {
+        lap('group_wait');
+        return storeOnce(deps, tx, request, work, prefetch);
+      };
       // In a group, the key keeps two attempts at it out of one transaction, where its lock would not hold.
       const outcome = await (deps.group
         ? deps.group.run(attemptOnce, cacheKey)
         : deps.db.transaction(attemptOnce));
+      lap('transaction');
       if (outcome.stored) return { ...outcome.entry, replayed: false };
       await cacheStore(deps, cacheKey, outcome.entry, outcome.expiresInMs ?? 0);
       return replay(request, outcome.entry);
     } catch (err) {
       if (!(err instanceof KeyStoredMeanwhile) || attempt >= 3) throw err;
+      lap('transaction');
     }
   }
 }

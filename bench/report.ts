@@ -386,6 +386,7 @@ export function markdownReport(r: BenchResults, files: { latencySvg: string; tim
       out.push(`- ${e.offeredRate}/s, ${e.workers || '?'} worker(s): ${secondsText(e.post)}`);
     out.push('');
     out.push(...costModelSection(r.e2e));
+    out.push(...acceptPhasesSection(r.e2e));
   }
 
   if (r.replay) {
@@ -530,6 +531,34 @@ export function terminalSummary(r: BenchResults): string {
     );
   }
   return lines.join('\n');
+}
+
+/** Where each step's POSTs spent their time inside the api: the replay cache, the wait for a transaction, the transaction. */
+function acceptPhasesSection(steps: NonNullable<BenchResults['e2e']>): string[] {
+  const withPhases = steps.filter((e) => e.acceptPhases);
+  if (withPhases.length === 0) return [];
+  const labels: Record<string, string> = {
+    cache_lookup: 'Redis replay-cache lookup',
+    group_wait: 'wait for the next shared transaction',
+    transaction: 'the transaction, commit included',
+  };
+  const out = [
+    '### POST /orders inside the api: mean · p50 · p99 ms by phase',
+    '',
+    'From the api’s `comanda_order_accept_phase_seconds` over the step; the quantiles are interpolated within its buckets, so approximate. What the load generator measures besides these is the HTTP exchange and the time each process waited for a core.',
+    '',
+    `| | ${withPhases.map((e) => `${e.offeredRate}/s, ${e.workers || '?'}w`).join(' | ')} |`,
+    `|---|${withPhases.map(() => '---').join('|')}|`,
+  ];
+  for (const [phase, label] of Object.entries(labels)) {
+    const cells = withPhases.map((e) => {
+      const p = e.acceptPhases!.find((x) => x.phase === phase);
+      return p ? `${num(p.meanMs, 1)} · ${num(p.p50Ms, 1)} · ${num(p.p99Ms, 1)}` : '–';
+    });
+    out.push(`| ${label} | ${cells.join(' | ')} |`);
+  }
+  out.push('');
+  return out;
 }
 
 /** The cost model of each end-to-end step: CPU ms per order by process, statements, commits and messages. */

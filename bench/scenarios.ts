@@ -64,6 +64,17 @@ export interface E2eResult {
   timeline: E2eSample[];
   usage: StepUsage;
   cost?: CostModel;
+  /** Where the api spent each POST's time, by phase (its histograms; absent when the api has none). */
+  acceptPhases?: AcceptPhase[];
+}
+
+/** One phase of POST /orders inside the api, over a step: milliseconds, bucket-interpolated from its histogram. */
+export interface AcceptPhase {
+  phase: string;
+  count: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
 }
 
 /** What one order costs, over one end-to-end step: CPU per process, database and broker work. */
@@ -259,10 +270,14 @@ export class Scenarios {
       clearInterval(sampler);
     }
     const usage = this.usageSince(usageBefore);
+    const acceptPhases = await scrape(`${this.target.url}/metrics`).then(
+      (after) => acceptPhasesBetween(before, after),
+      () => undefined,
+    );
     if (!drained) say(`${label}: not every order was final after ${this.settings.drainTimeoutS} s`);
     const cost = costModel(sent.length, usage, countersBefore, await this.counters());
 
-    const base = { workers, offeredRate: rate, post, timeline, usage, cost };
+    const base = { workers, offeredRate: rate, post, timeline, usage, cost, acceptPhases };
     if (this.target.db) return { ...base, ...(await finalFiguresFromDatabase(this.target, sent)) };
     const after = await scrape(`${this.target.url}/metrics`);
     return {
@@ -446,6 +461,29 @@ async function finalFiguresFromDatabase(target: Target, sent: SentOrder[]) {
     withinOneSecond: final.length ? postToFinal.filter((ms) => ms <= 1000).length / sent.length : 0,
     source: 'database' as const,
   };
+}
+
+/** The api's POST /orders phases between two scrapes of its /metrics; undefined when it has no such histogram. */
+function acceptPhasesBetween(before: Sample[], after: Sample[]): AcceptPhase[] | undefined {
+  const name = 'comanda_order_accept_phase_seconds';
+  const phases = ['cache_lookup', 'group_wait', 'transaction'];
+  const result = phases.map((phase) => {
+    const b = new Map(bucketsOf(before, name, { phase }).map((x) => [x.le, x.count]));
+    const buckets = bucketsOf(after, name, { phase }).map((x) => ({
+      le: x.le,
+      count: x.count - (b.get(x.le) ?? 0),
+    }));
+    const delta = (metric: string) => valueOf(after, metric, { phase }) - valueOf(before, metric, { phase });
+    const count = delta(`${name}_count`);
+    return {
+      phase,
+      count,
+      meanMs: count ? (delta(`${name}_sum`) / count) * 1000 : Number.NaN,
+      p50Ms: histogramQuantile(0.5, buckets) * 1000,
+      p99Ms: histogramQuantile(0.99, buckets) * 1000,
+    };
+  });
+  return result.some((p) => p.count > 0) ? result : undefined;
 }
 
 /** Without the database, the figures come from the api's histogram: bucket-interpolated, so approximate. */

@@ -103,6 +103,16 @@ export const messageProcessingDuration = new Histogram({
   registers: [registry],
 });
 
+export const orderAcceptPhaseDuration = new Histogram({
+  name: 'comanda_order_accept_phase_seconds',
+  help:
+    'Where the time of POST /orders goes, by phase: cache_lookup (the Redis replay cache), group_wait (queued for ' +
+    'the next shared transaction), transaction (from its start to its commit); a replay from Redis has only the first.',
+  labelNames: ['phase'] as const,
+  buckets: [0.0005, ...LATENCY_BUCKETS],
+  registers: [registry],
+});
+
 export const orderCommitGroupSize = new Histogram({
   name: 'comanda_order_commit_group_size',
   help: 'New orders committed per transaction by the API (group commit): its count is the transactions, its sum the orders.',

@@ -7,7 +7,7 @@ import {
   UnsupportedMediaTypeError,
 } from '../../lib/errors.ts';
 import { GroupCommit } from '../../lib/group-commit.ts';
-import { orderCommitGroupSize } from '../../lib/metrics.ts';
+import { orderAcceptPhaseDuration, orderCommitGroupSize } from '../../lib/metrics.ts';
 import { lineProductsOf, productsForLinesSql } from '../../catalog/products.ts';
 import { createOrder, productKeysOf } from '../../orders/create-order.ts';
 import { fingerprintRequest, parseIdempotencyKey, runIdempotent } from '../idempotency.ts';
@@ -107,6 +107,7 @@ export function ordersRouter(deps: ApiDeps): Router<ApiState> {
         logger: ctx.state.log,
         ttlHours: deps.config.IDEMPOTENCY_TTL_HOURS,
         group,
+        observePhase: (phase, seconds) => orderAcceptPhaseDuration.observe({ phase }, seconds),
       },
       { principal: principal.sub, key, fingerprint: fingerprintRequest('POST', '/orders', raw) },
       async (tx, store, prefetched) => {

@@ -140,6 +140,48 @@ test.serial(
 );
 
 test.serial(
+  'when an order is placed and replayed, then where each POST spent its time is recorded by phase',
+  async (t) => {
+    const product = await buildProduct(p.db);
+    const token = await p.token();
+    const key = randomUUID();
+    const body = { items: [{ product_id: product.id, quantity: 1 }] };
+    const phases = ['cache_lookup', 'group_wait', 'transaction'] as const;
+    const counts = (samples: Sample[]) =>
+      phases.map((phase) => valueOf(samples, 'comanda_order_accept_phase_seconds_count', { phase }));
+    const seconds = (samples: Sample[]) =>
+      phases.reduce(
+        (sum, phase) => sum + valueOf(samples, 'comanda_order_accept_phase_seconds_sum', { phase }),
+        0,
+      );
+
+    const before = await scrape(`${p.url}/metrics`);
+    const started = performance.now();
+    const first = await postOrder(p.url, token, body, { key });
+    const elapsed = (performance.now() - started) / 1000;
+    const afterFirst = await scrape(`${p.url}/metrics`);
+    t.is(first.status, 201);
+    t.deepEqual(
+      counts(afterFirst).map((n, i) => n - counts(before)[i]),
+      [1, 1, 1],
+    );
+    // The phases are parts of the request: together they cannot take longer than the client waited.
+    t.true(seconds(afterFirst) - seconds(before) <= elapsed);
+
+    // The first replay reads the stored response from PostgreSQL and caches it; the next comes from Redis alone.
+    await postOrder(p.url, token, body, { key });
+    const afterReplay = await scrape(`${p.url}/metrics`);
+    const cachedReplay = await postOrder(p.url, token, body, { key });
+    const afterCached = await scrape(`${p.url}/metrics`);
+    t.is(cachedReplay.headers.get('idempotent-replayed'), 'true');
+    t.deepEqual(
+      counts(afterCached).map((n, i) => n - counts(afterReplay)[i]),
+      [1, 0, 0],
+    );
+  },
+);
+
+test.serial(
   'when /metrics is scraped, then it shows the outbox backlog, the queue depths and the process metrics',
   async (t) => {
     const samples = await scrape(`${p.url}/metrics`);
