@@ -41,6 +41,17 @@ export function bucketsOf(
   return [...byLe].map(([le, count]) => ({ le, count }));
 }
 
+/** A histogram's cumulative buckets over the time between two scrapes (the later counts less the earlier). */
+export function bucketsBetween(
+  before: Sample[],
+  after: Sample[],
+  name: string,
+  labels: Record<string, string> = {},
+): { le: number; count: number }[] {
+  const earlier = new Map(bucketsOf(before, name, labels).map((x) => [x.le, x.count]));
+  return bucketsOf(after, name, labels).map((x) => ({ le: x.le, count: x.count - (earlier.get(x.le) ?? 0) }));
+}
+
 export async function scrape(url: string): Promise<Sample[]> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
   if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`);

@@ -533,6 +533,14 @@ export function terminalSummary(r: BenchResults): string {
   return lines.join('\n');
 }
 
+/** The head of a table with a column per end-to-end step. */
+function stepColumns(steps: NonNullable<BenchResults['e2e']>): string[] {
+  return [
+    `| | ${steps.map((e) => `${e.offeredRate}/s, ${e.workers || '?'}w`).join(' | ')} |`,
+    `|---|${steps.map(() => '---').join('|')}|`,
+  ];
+}
+
 /** Where each step's POSTs spent their time inside the api: the replay cache, the wait for a transaction, the transaction. */
 function acceptPhasesSection(steps: NonNullable<BenchResults['e2e']>): string[] {
   const withPhases = steps.filter((e) => e.acceptPhases);
@@ -547,8 +555,7 @@ function acceptPhasesSection(steps: NonNullable<BenchResults['e2e']>): string[] 
     '',
     'From the api’s `comanda_order_accept_phase_seconds` over the step; the quantiles are interpolated within its buckets, so approximate. What the load generator measures besides these is the HTTP exchange and the time each process waited for a core.',
     '',
-    `| | ${withPhases.map((e) => `${e.offeredRate}/s, ${e.workers || '?'}w`).join(' | ')} |`,
-    `|---|${withPhases.map(() => '---').join('|')}|`,
+    ...stepColumns(withPhases),
   ];
   for (const [phase, label] of Object.entries(labels)) {
     const cells = withPhases.map((e) => {
@@ -571,8 +578,7 @@ function costModelSection(steps: NonNullable<BenchResults['e2e']>): string[] {
     '',
     'CPU milliseconds per order of each process over the step (from /proc; the shared services count every process of theirs, whoever it served), statements sent to PostgreSQL (comanda_db_queries_total, BEGIN and COMMIT included), transactions committed in the pipeline’s database (pg_stat_database), and messages published by the relay and handled by consumers.',
     '',
-    `| | ${withCost.map((e) => `${e.offeredRate}/s, ${e.workers || '?'}w`).join(' | ')} |`,
-    `|---|${withCost.map(() => '---').join('|')}|`,
+    ...stepColumns(withCost),
   ];
   const row = (label: string, cell: (c: NonNullable<(typeof withCost)[number]['cost']>) => string) =>
     out.push(`| ${label} | ${withCost.map((e) => cell(e.cost!)).join(' | ')} |`);

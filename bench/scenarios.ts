@@ -12,7 +12,7 @@ import {
   startNode,
   stopProcess,
 } from './processes.ts';
-import { bucketsOf, scrape, valueOf, type Sample } from './prometheus.ts';
+import { bucketsBetween, scrape, valueOf, type Sample } from './prometheus.ts';
 import { endProgress, say, showProgress } from './progress.ts';
 import { histogramQuantile, summarize, type LatencySummary } from './stats.ts';
 
@@ -270,16 +270,17 @@ export class Scenarios {
       clearInterval(sampler);
     }
     const usage = this.usageSince(usageBefore);
-    const acceptPhases = await scrape(`${this.target.url}/metrics`).then(
-      (after) => acceptPhasesBetween(before, after),
-      () => undefined,
-    );
+    // Without the database the final figures come from these metrics, so they must be had; with it, only the phases.
+    const after = await scrape(`${this.target.url}/metrics`).catch((err: unknown) => {
+      if (!this.target.db) throw err;
+      return [] as Sample[];
+    });
     if (!drained) say(`${label}: not every order was final after ${this.settings.drainTimeoutS} s`);
     const cost = costModel(sent.length, usage, countersBefore, await this.counters());
 
+    const acceptPhases = acceptPhasesBetween(before, after);
     const base = { workers, offeredRate: rate, post, timeline, usage, cost, acceptPhases };
     if (this.target.db) return { ...base, ...(await finalFiguresFromDatabase(this.target, sent)) };
-    const after = await scrape(`${this.target.url}/metrics`);
     return {
       ...base,
       ...finalFiguresFromMetrics(before, after, sent.length, (performance.now() - started) / 1000),
@@ -468,11 +469,7 @@ function acceptPhasesBetween(before: Sample[], after: Sample[]): AcceptPhase[] |
   const name = 'comanda_order_accept_phase_seconds';
   const phases = ['cache_lookup', 'group_wait', 'transaction'];
   const result = phases.map((phase) => {
-    const b = new Map(bucketsOf(before, name, { phase }).map((x) => [x.le, x.count]));
-    const buckets = bucketsOf(after, name, { phase }).map((x) => ({
-      le: x.le,
-      count: x.count - (b.get(x.le) ?? 0),
-    }));
+    const buckets = bucketsBetween(before, after, name, { phase });
     const delta = (metric: string) => valueOf(after, metric, { phase }) - valueOf(before, metric, { phase });
     const count = delta(`${name}_count`);
     return {
@@ -489,8 +486,7 @@ function acceptPhasesBetween(before: Sample[], after: Sample[]): AcceptPhase[] |
 /** Without the database, the figures come from the api's histogram: bucket-interpolated, so approximate. */
 function finalFiguresFromMetrics(before: Sample[], after: Sample[], orders: number, seconds: number) {
   const name = 'comanda_order_received_to_final_seconds';
-  const b = new Map(bucketsOf(before, name).map((x) => [x.le, x.count]));
-  const buckets = bucketsOf(after, name).map((x) => ({ le: x.le, count: x.count - (b.get(x.le) ?? 0) }));
+  const buckets = bucketsBetween(before, after, name);
   const final = valueOf(after, 'comanda_orders_final_total') - valueOf(before, 'comanda_orders_final_total');
   const q = (x: number) => histogramQuantile(x, buckets) * 1000;
   const within = buckets.find((x) => x.le === 1)?.count ?? 0;
