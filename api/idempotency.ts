@@ -37,7 +37,8 @@ export interface IdempotencyDeps {
  * The phases of an idempotent request: the replay cache's lookup, the wait for a transaction (a connection, or the
  * next group of a group commit) and the transaction itself, commit included. A retried attempt is timed again.
  */
-export type IdempotentPhase = 'cache_lookup' | 'group_wait' | 'transaction';
+export const IDEMPOTENT_PHASES = ['cache_lookup', 'group_wait', 'transaction'] as const;
+export type IdempotentPhase = (typeof IDEMPOTENT_PHASES)[number];
 
 export interface IdempotentRequest {
   /** Whose key it is (the JWT `sub`): two clients may use the same key without meeting. */

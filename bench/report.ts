@@ -1,3 +1,4 @@
+import { IDEMPOTENT_PHASES, type IdempotentPhase } from '../api/idempotency.ts';
 import type { LoadResult } from './load.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { AcceptStep, E2eResult, LimitsResult, ReplayResult, Settings, StepUsage } from './scenarios.ts';
@@ -545,7 +546,7 @@ function stepColumns(steps: NonNullable<BenchResults['e2e']>): string[] {
 function acceptPhasesSection(steps: NonNullable<BenchResults['e2e']>): string[] {
   const withPhases = steps.filter((e) => e.acceptPhases);
   if (withPhases.length === 0) return [];
-  const labels: Record<string, string> = {
+  const labels: Record<IdempotentPhase, string> = {
     cache_lookup: 'Redis replay-cache lookup',
     group_wait: 'wait for the next shared transaction',
     transaction: 'the transaction, commit included',
@@ -557,7 +558,8 @@ function acceptPhasesSection(steps: NonNullable<BenchResults['e2e']>): string[] 
     '',
     ...stepColumns(withPhases),
   ];
-  for (const [phase, label] of Object.entries(labels)) {
+  for (const phase of IDEMPOTENT_PHASES) {
+    const label = labels[phase];
     const cells = withPhases.map((e) => {
       const p = e.acceptPhases!.find((x) => x.phase === phase);
       return p ? `${num(p.meanMs, 1)} · ${num(p.p50Ms, 1)} · ${num(p.p99Ms, 1)}` : '–';

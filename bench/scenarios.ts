@@ -13,6 +13,7 @@ import {
   stopProcess,
 } from './processes.ts';
 import { bucketsBetween, scrape, valueOf, type Sample } from './prometheus.ts';
+import { IDEMPOTENT_PHASES, type IdempotentPhase } from '../api/idempotency.ts';
 import { endProgress, say, showProgress } from './progress.ts';
 import { histogramQuantile, summarize, type LatencySummary } from './stats.ts';
 
@@ -70,7 +71,7 @@ export interface E2eResult {
 
 /** One phase of POST /orders inside the api, over a step: milliseconds, bucket-interpolated from its histogram. */
 export interface AcceptPhase {
-  phase: string;
+  phase: IdempotentPhase;
   count: number;
   meanMs: number;
   p50Ms: number;
@@ -467,8 +468,7 @@ async function finalFiguresFromDatabase(target: Target, sent: SentOrder[]) {
 /** The api's POST /orders phases between two scrapes of its /metrics; undefined when it has no such histogram. */
 function acceptPhasesBetween(before: Sample[], after: Sample[]): AcceptPhase[] | undefined {
   const name = 'comanda_order_accept_phase_seconds';
-  const phases = ['cache_lookup', 'group_wait', 'transaction'];
-  const result = phases.map((phase) => {
+  const result = IDEMPOTENT_PHASES.map((phase) => {
     const buckets = bucketsBetween(before, after, name, { phase });
     const delta = (metric: string) => valueOf(after, metric, { phase }) - valueOf(before, metric, { phase });
     const count = delta(`${name}_count`);
