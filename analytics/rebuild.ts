@@ -33,11 +33,14 @@ export interface RebuildResult {
  * Recomputes every analytics table from the order history (orders, order_items, order_events; product names from
  * products): each step of each order's trace becomes the fact its message stated, counted by the same function
  * as the live consumer, so both reach the same figures. Runs in one transaction that locks the analytics
- * tables: the live consumer waits, then counts only what the history did not have yet (the tallies know what
- * was counted). The inbox is kept, so messages already counted stay skipped.
+ * tables and analytics' position in the feed: the live reader waits, then goes on from its position; facts
+ * about changes the history already had change nothing (the tallies know what was counted).
  */
 export async function rebuildAnalytics(db: Db): Promise<RebuildResult> {
   return db.transaction(async (tx) => {
+    // The live reader's position first, as each of its batches takes it first: a batch waits for the rebuild
+    // before it locks anything else, so the two cannot deadlock.
+    await tx.raw('select 1 from analytics_progress for update');
     await tx.raw('lock table analytics_orders, analytics_rollups, analytics_products in exclusive mode');
     await tx('analytics_rollups').delete();
     await tx('analytics_orders').delete();

@@ -197,17 +197,6 @@ async function readTallies(tx: Tx, orderIds: string[]): Promise<Map<string, Orde
   return new Map(rows.map((r) => [r.order_id, fromRow(r)]));
 }
 
-/**
- * Raises the time of the newest event counted (what `newestCounted` reads) to `newest`. Its one row is the last
- * lock a batch takes, after every tally and rollup row, so batches of several processes cannot deadlock on it.
- */
-export async function recordNewest(db: Db | Tx, newest: Date | null): Promise<void> {
-  if (!newest) return;
-  await db.raw('update analytics_progress set newest_event_at = greatest(newest_event_at, ?::timestamptz)', [
-    newest,
-  ]);
-}
-
 /** Names of the products in `lines`, kept for the top-products figures. */
 function productNames(lines: OrderLine[]) {
   return lines.flatMap((l) =>
@@ -247,60 +236,52 @@ function foldFacts(
   return { tallies, deltas: out };
 }
 
-function newestOf(facts: OrderFact[]): Date | null {
+export function newestOf(facts: OrderFact[]): Date | null {
   let newest: Date | null = null;
   for (const f of facts) if (!newest || f.occurredAt > newest) newest = f.occurredAt;
   return newest;
 }
 
-/** One message to count: its id (the inbox's key) and the fact it states. */
-export interface CountedMessage {
-  messageId: string;
-  fact: OrderFact;
+/**
+ * Applies a batch of facts to the analytics tables in the transaction `tx`, in a few statements whatever its size:
+ * each fact is applied to its order's tally in batch order; the tallies of orders new to analytics are written as
+ * they are and the others locked (one statement), the others are read and the facts applied to what they say, and
+ * those tallies, the rollup changes and the product names are written back. A fact about a change its order's
+ * tally has already applied (the same event read twice, or stated twice) changes nothing: the tallies' effect keys
+ * stop it. Every lock is taken in order of key. Returns how many facts were applied.
+ */
+export async function applyFacts(tx: Tx, facts: OrderFact[]): Promise<number> {
+  if (!facts.length) return 0;
+  const orderOf = (fact: OrderFact) => fact.orderId.toLowerCase();
+  // Each order's tally as if analytics had never seen it: right for every order that is new, which is most.
+  const fromEmpty = foldFacts(new Map(), facts, orderOf);
+  const created = await insertNewTallies(tx, fromEmpty.tallies);
+  const rollups = new Map<string, RollupRow>();
+  for (const { orderId, currency, deltas } of fromEmpty.deltas)
+    if (created.has(orderId)) accumulate(rollups, currency, deltas);
+  // The others are counted again from what their rows say.
+  const known = facts.filter((f) => !created.has(orderOf(f)));
+  const stored = await readTallies(tx, [...new Set(known.map(orderOf))]);
+  const { tallies, deltas } = foldFacts(stored, known, orderOf);
+  for (const d of deltas) accumulate(rollups, d.currency, d.deltas);
+  await saveTallies(tx, tallies);
+  await addToRollups(tx, rollups.values());
+  await saveProductNames(
+    tx,
+    facts.flatMap((f) => f.items ?? []),
+  );
+  return facts.length;
 }
 
-/**
- * Counts a batch of messages' facts exactly once, in one transaction of a few statements whatever its size: the
- * ids go into the inbox, and only the messages not counted before (the first copy of each) go on; each fact is
- * applied to its order's tally in batch order, the tallies of orders new to analytics are written as they are and
- * the others locked (one statement), the others are read and the facts applied to what they say, and those tallies,
- * the rollup changes and the product names are written back. So a redelivered or replayed message (same id)
- * changes nothing, even within one batch, and the tallies' effect keys stop a second message about the same
- * change. Every lock is taken in order of key, so concurrent batches (other processes) cannot deadlock. Returns
- * how many messages were counted.
- */
-export async function countFacts(db: Db, messages: CountedMessage[]): Promise<number> {
-  if (!messages.length) return 0;
+/** `applyFacts` in a transaction of its own, the time of the newest event counted raised with it (tests, benchmark). */
+export async function countFacts(db: Db, facts: OrderFact[]): Promise<number> {
+  if (!facts.length) return 0;
   return db.transaction(async (tx) => {
-    const ids = [...new Set(messages.map((m) => m.messageId.toLowerCase()))];
-    const { rows: inserted } = await tx.raw<{ rows: { message_id: string }[] }>(
-      `insert into analytics_inbox (message_id)
-       select id from unnest(?::uuid[]) as m(id) order by id
-       on conflict (message_id) do nothing
-       returning message_id`,
-      [ids],
+    const n = await applyFacts(tx, facts);
+    await tx.raw(
+      'update analytics_progress set newest_event_at = greatest(newest_event_at, ?::timestamptz)',
+      [newestOf(facts)],
     );
-    const fresh = new Set(inserted.map((r) => r.message_id));
-    // Deleting from `fresh` keeps only the first copy of a message that is twice in the batch.
-    const facts = messages.filter((m) => fresh.delete(m.messageId.toLowerCase())).map((m) => m.fact);
-    if (!facts.length) return 0;
-    const orderOf = (fact: OrderFact) => fact.orderId.toLowerCase();
-    // Each order's tally as if analytics had never seen it: right for every order that is new, which is most.
-    const fromEmpty = foldFacts(new Map(), facts, orderOf);
-    const created = await insertNewTallies(tx, fromEmpty.tallies);
-    const rollups = new Map<string, RollupRow>();
-    for (const { orderId, currency, deltas } of fromEmpty.deltas)
-      if (created.has(orderId)) accumulate(rollups, currency, deltas);
-    // The others are counted again from what their rows say.
-    const known = facts.filter((f) => !created.has(orderOf(f)));
-    const stored = await readTallies(tx, [...new Set(known.map(orderOf))]);
-    const { tallies, deltas } = foldFacts(stored, known, orderOf);
-    for (const d of deltas) accumulate(rollups, d.currency, d.deltas);
-    await saveTallies(tx, tallies);
-    await addToRollups(tx, rollups.values());
-    const lines = facts.flatMap((f) => f.items ?? []);
-    await saveProductNames(tx, lines);
-    await recordNewest(tx, newestOf(facts));
-    return facts.length;
+    return n;
   });
 }

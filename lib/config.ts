@@ -160,10 +160,10 @@ const schema = z.object({
   PAYMENT_WINDOW_S: int(1, 30 * 86_400).default(900),
   PAYMENT_SWEEP_INTERVAL_MS: int(10, 600_000).default(5000),
 
-  /** How long an analytics batch waits for more messages before it counts them (ADR 0013). */
+  /** How long analytics waits before reading the feed again once it has counted everything there (ADR 0016). */
   ANALYTICS_BATCH_WAIT_MS: int(0, 60_000).default(200),
-  /** Deliveries each analytics queue may hold: at least a whole wait's worth of messages. */
-  ANALYTICS_PREFETCH: int(1, 10_000).default(1000),
+  /** Most feed rows one analytics batch reads (one transaction); a full batch is followed by the next at once. */
+  ANALYTICS_BATCH_MAX: int(1, 100_000).default(5000),
 
   RELAY_ENABLED: bool.default(true),
   RELAY_SWEEP_INTERVAL_MS: int(10, 600_000).default(1000),

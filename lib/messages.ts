@@ -47,7 +47,12 @@ const envelopeSchema = z.object({
  * consumer treats as a malformed message.
  */
 export function parseEnvelope(content: Buffer, types: readonly string[]): Envelope<Record<string, unknown>> {
-  const envelope = envelopeSchema.parse(JSON.parse(content.toString('utf8')));
+  return readEnvelope(JSON.parse(content.toString('utf8')), types);
+}
+
+/** `parseEnvelope` of a value already parsed from JSON (a jsonb column, such as a feed row's `data`). */
+export function readEnvelope(value: unknown, types: readonly string[]): Envelope<Record<string, unknown>> {
+  const envelope = envelopeSchema.parse(value);
   if (!types.includes(envelope.type)) {
     throw new Error(`unexpected message type ${envelope.type}; this queue takes ${types.join(', ')}`);
   }

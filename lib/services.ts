@@ -56,7 +56,8 @@ export interface Services {
 export async function connectServices(
   config: Config,
   logger: Logger,
-  options: { createDatabase?: boolean; name?: string } = {},
+  /** `broker: false`: the AMQP client is made but not connected, for a process that publishes and consumes nothing. */
+  options: { createDatabase?: boolean; name?: string; broker?: boolean } = {},
 ): Promise<Services> {
   if (options.createDatabase) {
     await ensureDatabase(config.DATABASE_URL).catch((err: unknown) => {
@@ -78,7 +79,7 @@ export async function connectServices(
 
   const amqp = new AmqpClient({ url: config.AMQP_URL, logger: logger.child({ component: 'amqp' }) });
   try {
-    await amqp.connect();
+    if (options.broker !== false) await amqp.connect();
   } catch (err) {
     await db.destroy();
     await amqp.close();

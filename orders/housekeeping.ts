@@ -11,7 +11,8 @@ export interface Reaped {
  * Deletes what has served its time: idempotency keys past their expiry (a retry after that is a new request),
  * outbox rows published more than `outboxRetentionHours` ago, and settled webhook deliveries (delivered or
  * failed, with their attempts) older than `deliveryRetentionHours` (kept for ever when unset), and operations-feed
- * events as old as the outbox rows they were copied from (no console resumes from that far back). In bounded batches, so it never holds long locks;
+ * events as old as the outbox rows they were copied from (no console resumes from that far back) once analytics has
+ * counted them (it reads them: ADR 0016). In bounded batches, so it never holds long locks;
  * safe to run from any number of processes at once.
  */
 export async function reapExpired(
@@ -33,8 +34,9 @@ export async function reapExpired(
   );
   const adminEvents = await db.raw<{ rowCount: number }>(
     `delete from admin_events where ctid in (
-       select ctid from admin_events where created_at < now() - make_interval(hours => ?)
-        limit ? for update skip locked)`,
+       select e.ctid from admin_events e, analytics_progress p
+        where e.created_at < now() - make_interval(hours => ?) and (e.tx, e.id) <= (p.feed_tx, p.feed_id)
+        limit ? for update of e skip locked)`,
     [options.outboxRetentionHours, batch],
   );
   let webhookDeliveries = 0;

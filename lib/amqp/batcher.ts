@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger.ts';
 import type { IncomingMessage, MessageHandler } from './consumer.ts';
 
@@ -18,12 +17,6 @@ export interface BatcherOptions {
    * Default: never.
    */
   failsEveryMessage?: (err: unknown) => boolean;
-  /**
-   * How long each batch waits for more deliveries before it runs, in ms. Default 0: at once, which adds no latency.
-   * Consumers nobody waits on (analytics) trade a few ms for fewer, larger batches: each costs a transaction.
-   * Keep it well under prefetch ÷ message rate, or the consumers' prefetch, not the wait, ends the batch.
-   */
-  lingerMs?: number;
   logger: Logger;
 }
 
@@ -37,7 +30,7 @@ interface Delivery {
 /**
  * Collects the deliveries of one or more consumers in batch mode and hands them to one batch handler, one batch
  * at a time: when it is idle, the deliveries in hand are the next batch; those that arrive while a batch runs
- * form the one after. No timer unless `lingerMs` asks for one, so an idle batcher adds no latency, and a busy one
+ * form the one after. No timer, so an idle batcher adds no latency, and a busy one
  * makes batches as large as the consumers' prefetch allows. When a batch fails, its messages are handled one at a time by their consumer's
  * single-message handler, so a poison message fails alone and the rest still get through.
  */
@@ -73,10 +66,8 @@ export class MessageBatcher {
   }
 
   private async drain(): Promise<void> {
-    const linger = this.options.lingerMs ?? 0;
     try {
       while (this.waiting.length) {
-        if (linger > 0 && this.waiting.length < this.maxBatch) await sleep(linger);
         await this.run(this.waiting.splice(0, this.maxBatch));
       }
     } finally {

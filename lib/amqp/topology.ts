@@ -24,10 +24,17 @@ export type ExchangeKey = keyof typeof EXCHANGES;
 export const QUEUES = {
   workerOrderCreated: { name: 'worker.order-created', exchange: 'orderCreated' },
   workerOrderCommands: { name: 'worker.order-commands', exchange: 'orderCommands' },
-  analyticsOrderCreated: { name: 'analytics.order-created', exchange: 'orderCreated' },
-  analyticsOrderStatusChanged: { name: 'analytics.order-status-changed', exchange: 'orderStatusChanged' },
-  analyticsOrderPaymentEvents: { name: 'analytics.order-payment-events', exchange: 'orderPaymentEvents' },
 } as const satisfies Record<string, { name: string; exchange: ExchangeKey }>;
+
+/**
+ * Queues comanda declared once and no longer reads: deleted on connect (with their dead-letter and delay queues),
+ * since a fanout exchange would otherwise keep filling them. Analytics read three until it read the feed (ADR 0016).
+ */
+export const RETIRED_QUEUES = [
+  'analytics.order-created',
+  'analytics.order-status-changed',
+  'analytics.order-payment-events',
+] as const;
 
 export type QueueKey = keyof typeof QUEUES;
 
@@ -137,6 +144,18 @@ export class Topology {
   async assertAll(ch: Channel): Promise<void> {
     for (const key of Object.keys(QUEUES) as QueueKey[]) await this.assertQueue(ch, key);
     await this.assertExchanges(ch);
+    await this.deleteRetired(ch);
+  }
+
+  /** Deletes the retired queues of this prefix, if they are there (deleting a missing queue is not an error). */
+  async deleteRetired(ch: Channel): Promise<void> {
+    for (const retired of RETIRED_QUEUES) {
+      const name = this.options.prefix + retired;
+      await ch.deleteQueue(name);
+      await ch.deleteQueue(`${name}.dead`);
+      for (const delay of new Set(this.options.retryDelaysMs))
+        await ch.deleteQueue(`${name}.retry.${delay}ms`);
+    }
   }
 
   /** Removes everything this prefix declared: used by tests and benchmarks to clean up after themselves. */

@@ -1,36 +1,36 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import type { RunningAnalytics } from '../../analytics/consumer.ts';
-import { countFacts, type CountedMessage } from '../../analytics/store.ts';
+import { countFeedBatch } from '../../analytics/reader.ts';
+import { countFacts } from '../../analytics/store.ts';
 import type { OrderFact } from '../../analytics/tally.ts';
-import { DEAD_REASON_HEADER, type SettledEvent } from '../../lib/amqp/consumer.ts';
 import type { Db } from '../../lib/db.ts';
 import type { OrderMessageType, OrderStatus } from '../../orders/lifecycle.ts';
-import { orderExchange } from '../../orders/messages.ts';
-import { publishRaw, startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
-import { analyticsSnapshot, startTestAnalytics } from './helpers.ts';
+import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
+import { analyticsSnapshot, feedCounted } from './helpers.ts';
 
 let p: TestPipeline;
-let analytics: RunningAnalytics;
-const settled: SettledEvent[] = [];
 
+// No reader runs here: each test counts the feed itself, batch by batch, with countFeedBatch.
 test.before(async () => {
   p = await startPipeline({}, { worker: false });
-  analytics = await startTestAnalytics(p);
-  for (const c of analytics.consumers) c.on('settled', (e) => settled.push(e));
 });
 test.after.always(async () => {
-  await analytics?.stop();
   await p?.stop();
 });
 test.beforeEach(() => clearAnalytics(p.db));
+
+/** One event of an order's life: the id of the message that stated it, and the fact. */
+interface Event {
+  messageId: string;
+  fact: OrderFact;
+}
 
 const T0 = Date.parse('2026-11-30T10:58:00.000Z');
 const PRODUCTS = [randomUUID(), randomUUID(), randomUUID()];
 const LIVES = ['rejected', 'confirmed', 'refunded', 'timed-out', 'delivered'] as const;
 
 /** The messages of one order's life, `n`-th of a series (its products, amounts, currency and times vary with n). */
-function lifeOf(kind: (typeof LIVES)[number], n: number): CountedMessage[] {
+function lifeOf(kind: (typeof LIVES)[number], n: number): Event[] {
   const orderId = randomUUID();
   const items = [
     {
@@ -42,7 +42,7 @@ function lifeOf(kind: (typeof LIVES)[number], n: number): CountedMessage[] {
     },
   ];
   const total = items[0].quantity * items[0].unit_price;
-  const messages: CountedMessage[] = [];
+  const messages: Event[] = [];
   let status: OrderStatus = 'RECEIVED';
   const step = (type: OrderMessageType, to: OrderStatus, extra: Partial<OrderFact> = {}) => {
     const version = messages.length + 1;
@@ -87,8 +87,8 @@ function lifeOf(kind: (typeof LIVES)[number], n: number): CountedMessage[] {
   return messages;
 }
 
-/** The message a relay would publish for `m`, on its order exchange. */
-async function publish(m: CountedMessage): Promise<void> {
+/** The envelope the outbox holds for `m`. */
+function envelopeOf(m: Event) {
   const f = m.fact;
   const data =
     f.type === 'OrderCreated'
@@ -108,7 +108,7 @@ async function publish(m: CountedMessage): Promise<void> {
           currency: f.currency,
           ...(f.refundAmount === undefined ? {} : { refund: { amount: f.refundAmount, provider_ref: 'r1' } }),
         };
-  const envelope = {
+  return {
     id: m.messageId,
     type: f.type,
     occurred_at: f.occurredAt.toISOString(),
@@ -117,15 +117,43 @@ async function publish(m: CountedMessage): Promise<void> {
     version: f.version,
     data,
   };
-  await publishRaw(p, orderExchange(f.type as OrderMessageType), JSON.stringify(envelope), {
-    messageId: m.messageId,
-    type: f.type,
-  });
+}
+
+/** Writes feed rows as the outbox's trigger does for a committed order message, each in a transaction of its own. */
+async function feed(db: Db, ...rows: { type: string; aggregate_id: string; data: unknown }[]): Promise<void> {
+  for (const row of rows)
+    await db('admin_events').insert({
+      type: row.type,
+      aggregate_type: 'order',
+      aggregate_id: row.aggregate_id,
+      data: row.data,
+    });
+}
+
+const feedOf = (...events: Event[]) =>
+  feed(
+    p.db,
+    ...events.map((m) => ({ type: m.fact.type, aggregate_id: m.fact.orderId, data: envelopeOf(m) })),
+  );
+
+/**
+ * Counts the feed batch by batch (at most `limit` rows each) until every row is counted; a batch may read less
+ * than is there while a transaction of another test is running (rows after it wait). Returns the batches.
+ */
+async function countWholeFeed(limit = 5000) {
+  const batches: Awaited<ReturnType<typeof countFeedBatch>>[] = [];
+  await until(async () => {
+    const batch = await countFeedBatch(p.db, limit);
+    if (batch.read) batches.push(batch);
+    return feedCounted(p.db);
+  }, 'the feed to be counted');
+  return batches;
 }
 
 async function clearAnalytics(db: Db): Promise<void> {
-  for (const table of ['analytics_rollups', 'analytics_orders', 'analytics_products', 'analytics_inbox'])
+  for (const table of ['analytics_rollups', 'analytics_orders', 'analytics_products', 'admin_events'])
     await db(table).delete();
+  await db('analytics_progress').update({ feed_tx: '0', feed_id: 0 });
 }
 
 /** Every row analytics keeps, the product names included. */
@@ -136,10 +164,10 @@ async function figures(db: Db) {
   };
 }
 
-/** The figures of counting `messages` from empty tables, one message per transaction. */
-async function countedOneByOne(messages: CountedMessage[]) {
+/** The figures of counting `events` from empty tables, one event per transaction. */
+async function countedOneByOne(events: Event[]) {
   await clearAnalytics(p.db);
-  for (const m of messages) await countFacts(p.db, [m]);
+  for (const m of events) await countFacts(p.db, [m.fact]);
   return figures(p.db);
 }
 
@@ -153,135 +181,103 @@ const dayFigures = (snapshot: Awaited<ReturnType<typeof figures>>) =>
       ]),
   );
 
-/**
- * Holds the analytics consumer in a batch that waits on a row lock (the inbox row of a message it is counting)
- * while `publishAll` publishes, until those messages wait in the batcher; then lets it go. So they are all
- * counted in one batch. Returns the message of the held batch (counted once it is let go).
- */
-async function inOneBatch(publishAll: () => Promise<number>): Promise<CountedMessage> {
-  const [held] = lifeOf('confirmed', 0);
-  const blocker = await p.db.transaction();
-  try {
-    await blocker('analytics_inbox').insert({ message_id: held.messageId });
-    await publish(held);
-    await until(async () => {
-      const { rows } = await p.db.raw<{ rows: { n: number }[] }>(
-        `select count(*)::int as n from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock'`,
-      );
-      return rows[0].n > 0;
-    }, 'a batch to wait on the lock');
-    const n = await publishAll();
-    await until(() => analytics.batcher.pending === n, `the ${n} messages to wait for the next batch`);
-  } finally {
-    await blocker.rollback();
-  }
-  return held;
-}
-
-const outcomesOf = (messages: { messageId: string }[]) =>
-  messages.map((m) => settled.filter((e) => e.messageId === m.messageId).map((e) => e.outcome));
-
 test.serial(
-  'when one batch holds a message twice, a redelivered message counted before and a second message about a change already counted, then each fact is counted once',
+  'when one batch holds an event twice and a second event about a change already counted, then each fact is counted once',
   async (t) => {
     const [created, reserved, confirmed] = lifeOf('confirmed', 1);
-    await publish(created);
-    await until(() => outcomesOf([created])[0].length === 1, 'OrderCreated to be counted');
+    await feedOf(created);
+    await countWholeFeed();
     const restated = { messageId: randomUUID(), fact: confirmed.fact };
+    await feedOf(created, reserved, reserved, confirmed, restated);
 
-    const held = await inOneBatch(async () => {
-      for (const m of [created, reserved, reserved, confirmed, restated]) await publish(m);
-      return 5;
-    });
-    const all = [held, created, reserved, confirmed, restated];
-    await until(() => outcomesOf(all).flat().length === 7, 'every delivery to be settled', 20_000);
-
-    t.deepEqual(outcomesOf(all), [['acked'], ['acked', 'acked'], ['acked', 'acked'], ['acked'], ['acked']]);
+    const batches = await countWholeFeed();
+    t.is(
+      batches.reduce((n, b) => n + b.read, 0),
+      5,
+    );
     const batched = await figures(p.db);
     const { total, items } = created.fact;
     t.like(dayFigures(batched), {
-      'USD:received:': 1, // the held batch's order
       'EUR:received:': 1,
       'EUR:confirmed:': 1,
       'EUR:gross_revenue:': total,
       [`EUR:product_units:${items![0].product_id}`]: items![0].quantity,
     });
-    t.deepEqual(batched, await countedOneByOne([held, created, reserved, confirmed]));
+    t.deepEqual(batched, await countedOneByOne([created, reserved, confirmed]));
   },
 );
 
 test.serial(
-  'when one batch holds a malformed message, then only that message is dead-lettered and every other one is counted',
+  'when the feed holds a malformed order event, then only that event is passed over and every other one is counted',
   async (t) => {
     const good = [...lifeOf('confirmed', 2), ...lifeOf('rejected', 3)];
     const malformed = lifeOf('confirmed', 4)[0];
-    const held = await inOneBatch(async () => {
-      for (const m of good.slice(0, 3)) await publish(m);
-      // A valid envelope whose OrderCreated has no lines: malformed, whatever the attempt.
-      await publishRaw(
-        p,
-        'orderCreated',
-        JSON.stringify({
-          id: malformed.messageId,
-          type: 'OrderCreated',
-          occurred_at: malformed.fact.occurredAt.toISOString(),
-          aggregate_type: 'order',
-          aggregate_id: malformed.fact.orderId,
-          version: 1,
-          data: { customer_id: 'demo:x', total: 100, currency: 'EUR', items: [] },
-        }),
-        { messageId: malformed.messageId, type: 'OrderCreated' },
-      );
-      for (const m of good.slice(3)) await publish(m);
-      return good.length + 1;
+    await feedOf(...good.slice(0, 3));
+    // A valid envelope whose OrderCreated has no lines: it states no fact.
+    await feed(p.db, {
+      type: 'OrderCreated',
+      aggregate_id: malformed.fact.orderId,
+      data: {
+        ...envelopeOf(malformed),
+        data: { customer_id: 'demo:x', total: 100, currency: 'EUR', items: [] },
+      },
     });
-    await until(
-      () => outcomesOf([held, ...good, malformed]).every((o) => o.length === 1),
-      'every delivery to be settled',
-      20_000,
-    );
+    await feedOf(...good.slice(3));
+    // The feed's other rows (stock, dead letters…) are passed over too, without a word.
+    await p
+      .db('admin_events')
+      .insert({ type: 'inventory.updated', aggregate_type: 'product', aggregate_id: randomUUID(), data: {} });
 
-    t.deepEqual(outcomesOf([malformed]), [['dead-lettered']]);
-    t.true(outcomesOf([held, ...good]).every(([o]) => o === 'acked'));
-    const dead = await p.services.amqp.withChannel((ch) =>
-      ch.get(p.services.topology.deadLetterQueue('analyticsOrderCreated'), { noAck: true }),
+    const batches = await countWholeFeed();
+    t.is(
+      batches.reduce((n, b) => n + b.read, 0),
+      good.length + 2,
     );
-    t.is(dead && dead.properties.messageId, malformed.messageId);
-    t.regex(String(dead && dead.properties.headers?.[DEAD_REASON_HEADER]), /Malformed order message/);
-    const counted = await p.db('analytics_inbox').pluck('message_id');
-    t.deepEqual(counted.sort(), [held, ...good].map((m) => m.messageId).sort());
-    t.deepEqual(await figures(p.db), await countedOneByOne([held, ...good]));
+    t.is(
+      batches.reduce((n, b) => n + b.malformed, 0),
+      1,
+    );
+    t.is(
+      batches.reduce((n, b) => n + b.counted, 0),
+      good.length,
+    );
+    t.deepEqual(await figures(p.db), await countedOneByOne(good));
   },
 );
 
 test.serial(
-  'when the same messages (with copies and restatements, in shuffled order) are counted one by one, in batches of any size, or in a single batch, then every row is the same',
+  'when the same events (with copies and restatements, in shuffled order) are counted one by one, in feed batches of any size, or in a single batch, then every row is the same',
   async (t) => {
     const lives = Array.from({ length: 40 }, (_, n) => lifeOf(LIVES[n % LIVES.length], n)).flat();
     const copies = lives.filter((_, i) => i % 7 === 0);
     const restated = lives.filter((_, i) => i % 11 === 0).map((m) => ({ ...m, messageId: randomUUID() }));
     let seed = 42;
     const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
-    const messages = [...lives, ...copies, ...restated]
+    const events = [...lives, ...copies, ...restated]
       .map((m) => ({ m, r: random() }))
       .sort((a, b) => a.r - b.r)
       .map(({ m }) => m);
 
-    const oneByOne = await countedOneByOne(messages);
+    const oneByOne = await countedOneByOne(events);
 
     await clearAnalytics(p.db);
-    let counted = 0;
-    for (let i = 0, size = 1; i < messages.length; i += size, size = (size % 37) + 5)
-      counted += await countFacts(p.db, messages.slice(i, i + size));
+    await feedOf(...events);
+    const sizes = [1, 5, 17, 3, 42];
+    let round = 0;
+    await until(async () => {
+      await countFeedBatch(p.db, sizes[round++ % sizes.length]);
+      return feedCounted(p.db);
+    }, 'the feed to be counted in batches of several sizes');
     const inBatches = await figures(p.db);
 
     await clearAnalytics(p.db);
-    const inOne = await countFacts(p.db, messages);
+    await countFacts(
+      p.db,
+      events.map((m) => m.fact),
+    );
     const inOneBatch = await figures(p.db);
 
-    t.is(counted, lives.length + restated.length);
-    t.is(inOne, lives.length + restated.length);
+    t.true(round > 10);
     t.deepEqual(inBatches, oneByOne);
     t.deepEqual(inOneBatch, oneByOne);
     // What the forty lives make, so the comparisons above are not of empty tables.
@@ -290,5 +286,33 @@ test.serial(
     t.is(day['EUR:delivered:'] + (day['USD:delivered:'] ?? 0), 8);
     t.is(oneByOne.orders.length, 40);
     t.is(oneByOne.products.length, 3);
+  },
+);
+
+test.serial(
+  'when a transaction that took an earlier feed position commits after later events were written, then its events are counted, and no event is counted twice',
+  async (t) => {
+    const [created, reserved] = lifeOf('confirmed', 5);
+    const [other] = lifeOf('confirmed', 6);
+    const slow = await p.db.transaction();
+    try {
+      await slow('admin_events').insert({
+        type: created.fact.type,
+        aggregate_type: 'order',
+        aggregate_id: created.fact.orderId,
+        data: envelopeOf(created),
+      });
+      await feedOf(other, reserved);
+      // The slow transaction still runs: nothing after its position is read yet, whatever committed.
+      await countFeedBatch(p.db, 100);
+      t.is((await p.db('analytics_orders').select('order_id')).length, 0);
+      await slow.commit();
+    } finally {
+      if (!slow.isCompleted()) await slow.rollback();
+    }
+    await countWholeFeed();
+    const counted = await figures(p.db);
+    t.deepEqual(counted, await countedOneByOne([created, other, reserved]));
+    t.is(counted.orders.length, 2);
   },
 );

@@ -1,4 +1,4 @@
-import { startAnalytics, type RunningAnalytics } from '../../analytics/consumer.ts';
+import { startAnalytics, type RunningAnalytics } from '../../analytics/reader.ts';
 import { OUTCOME_BINS_MS } from '../../analytics/model.ts';
 import { TALLY_COLUMNS } from '../../analytics/store.ts';
 import type { Db } from '../../lib/db.ts';
@@ -8,31 +8,31 @@ import { until, type TestPipeline } from '../helpers/pipeline.ts';
 
 export const ORDER_EXCHANGES = ['orderCreated', 'orderStatusChanged', 'orderPaymentEvents'];
 
-/** Starts the analytics consumer inside the test process, on the pipeline's services. */
-export async function startTestAnalytics(p: TestPipeline): Promise<RunningAnalytics> {
-  const analytics = startAnalytics(p.services);
-  await until(() => analytics.consuming, 'the analytics consumer to start');
-  return analytics;
+/** Starts the analytics reader inside the test process, on the pipeline's services. */
+export function startTestAnalytics(p: TestPipeline): RunningAnalytics {
+  return startAnalytics(p.services);
 }
 
-/** Waits until every order message committed so far was published and counted by analytics. */
-export async function waitForAnalytics(db: Db, timeoutMs = 30_000): Promise<void> {
-  await until(
-    async () => {
-      const [{ pending }] = await db('outbox')
-        .whereIn('exchange', ORDER_EXCHANGES)
-        .whereNull('published_at')
-        .count<{ pending: string }[]>({ pending: '*' });
-      if (Number(pending) > 0) return false;
-      const [{ sent }] = await db('outbox')
-        .whereIn('exchange', ORDER_EXCHANGES)
-        .count<{ sent: string }[]>({ sent: '*' });
-      const [{ counted }] = await db('analytics_inbox').count<{ counted: string }[]>({ counted: '*' });
-      return Number(counted) >= Number(sent);
-    },
-    'analytics to count every order message',
-    timeoutMs,
+/** How many rows of the feed are at or before analytics' position (counted, or passed over). */
+export async function feedRowsPassed(db: Db): Promise<number> {
+  const { rows } = await db.raw<{ rows: { n: number }[] }>(
+    `select count(*)::int as n from admin_events e, analytics_progress p where (e.tx, e.id) <= (p.feed_tx, p.feed_id)`,
   );
+  return rows[0].n;
+}
+
+/** Whether every row of the feed committed so far is at or before analytics' position. */
+export async function feedCounted(db: Db): Promise<boolean> {
+  const { rows } = await db.raw<{ rows: { done: boolean }[] }>(
+    `select not exists (select 1 from admin_events e, analytics_progress p
+                         where (e.tx, e.id) > (p.feed_tx, p.feed_id)) as done`,
+  );
+  return rows[0].done;
+}
+
+/** Waits until analytics has counted every order event committed so far. */
+export async function waitForAnalytics(db: Db, timeoutMs = 30_000): Promise<void> {
+  await until(() => feedCounted(db), 'analytics to count every order event', timeoutMs);
 }
 
 /** A day of orders whose outcomes the script decides; returns the ids of what it made. */

@@ -83,23 +83,3 @@ test('when a batch fails for no one message’s fault (the database is away), th
     [outage, outage],
   );
 });
-
-test('when the batcher lingers, then deliveries that arrive within the wait go in one batch, and those after it in the next', async (t) => {
-  const batches: (string | undefined)[][] = [];
-  const batcher = new MessageBatcher({
-    logger,
-    lingerMs: 100,
-    handler: (messages) => {
-      batches.push(ids(messages));
-      return Promise.resolve();
-    },
-  });
-
-  const first = batcher.submit(message('a'), never);
-  await new Promise((r) => setTimeout(r, 20));
-  const second = batcher.submit(message('b'), never);
-  await Promise.all([first, second]);
-  await batcher.submit(message('c'), never);
-
-  t.deepEqual(batches, [['a', 'b'], ['c']]);
-});

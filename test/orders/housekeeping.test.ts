@@ -28,10 +28,13 @@ test('when keys have expired, outbox rows are old and deliveries long settled, t
       .db('outbox')
       .where({ aggregate_id: old.body.id })
       .update({ published_at: p.db.raw("now() - interval '100 hours'") });
+    // Both orders' feed events are old; analytics has counted the first order's only.
     await p
       .db('admin_events')
-      .where({ aggregate_id: old.body.id })
+      .where({ aggregate_type: 'order' })
       .update({ created_at: p.db.raw("now() - interval '100 hours'") });
+    const counted = await p.db('admin_events').where({ aggregate_id: old.body.id }).first();
+    await p.db('analytics_progress').update({ feed_tx: counted.tx, feed_id: counted.id });
 
     const [endpoint] = await p
       .db('webhook_endpoints')
@@ -67,7 +70,7 @@ test('when keys have expired, outbox rows are old and deliveries long settled, t
         (e: { aggregate_id: string }) => e.aggregate_id,
       ),
       [(await p.db('orders').where({ customer_id: 'demo:keeper' }).whereNot({ id: old.body.id }).first()).id],
-      'the newer order’s event stays',
+      'the newer order’s event stays: analytics has not counted it',
     );
     t.deepEqual(
       (await p.db('webhook_deliveries').orderBy('status')).map((d: { status: string }) => d.status),

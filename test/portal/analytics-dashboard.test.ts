@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { RunningAnalytics } from '../../analytics/consumer.ts';
+import type { RunningAnalytics } from '../../analytics/reader.ts';
 import { startTestAnalytics, waitForAnalytics } from '../analytics/helpers.ts';
 import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { postOrder } from '../helpers/http.ts';
@@ -18,7 +18,7 @@ test.before(async () => {
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
     }),
   ]);
-  analytics = await startTestAnalytics(p);
+  analytics = startTestAnalytics(p);
 });
 test.after.always(async () => {
   await browser?.close();
