@@ -163,12 +163,17 @@ for (const name of BUILT) {
 
 for (const name of Object.keys(APP)) {
   test(`when ${name} starts, then it waits for healthy services and a completed migration`, (t) => {
-    t.deepEqual(dependsOn(services[name]), {
-      postgres: 'service_healthy',
-      rabbitmq: 'service_healthy',
-      redis: 'service_healthy',
-      migrate: 'service_completed_successfully',
-    });
+    // Analytics reads PostgreSQL alone (ADR 0016): it needs neither the broker nor Redis to count.
+    const expected =
+      name === 'analytics'
+        ? { postgres: 'service_healthy', migrate: 'service_completed_successfully' }
+        : {
+            postgres: 'service_healthy',
+            rabbitmq: 'service_healthy',
+            redis: 'service_healthy',
+            migrate: 'service_completed_successfully',
+          };
+    t.deepEqual(dependsOn(services[name]), expected);
   });
 }
 
