@@ -108,8 +108,6 @@ export async function analyticsLagSeconds(db: Db): Promise<number> {
 }
 
 export interface RunningAnalytics {
-  /** Whether the reader's loop is running. */
-  readonly running: boolean;
   /** Counts what the feed holds now, without waiting for the next read (tests). */
   readNow(): void;
   stop(): Promise<void>;
@@ -186,9 +184,6 @@ export function startAnalytics(services: Services): RunningAnalytics {
   })();
 
   return {
-    get running() {
-      return !stopped;
-    },
     readNow: wake,
     async stop() {
       stopped = true;

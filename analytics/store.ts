@@ -273,15 +273,11 @@ export async function applyFacts(tx: Tx, facts: OrderFact[]): Promise<number> {
   return facts.length;
 }
 
-/** `applyFacts` in a transaction of its own, the time of the newest event counted raised with it (tests, benchmark). */
+/**
+ * `applyFacts` in a transaction of its own, outside the feed (tests, benchmark): the position and the time of the
+ * newest event counted are the reader's (`countFeedBatch`), and stay as they are.
+ */
 export async function countFacts(db: Db, facts: OrderFact[]): Promise<number> {
   if (!facts.length) return 0;
-  return db.transaction(async (tx) => {
-    const n = await applyFacts(tx, facts);
-    await tx.raw(
-      'update analytics_progress set newest_event_at = greatest(newest_event_at, ?::timestamptz)',
-      [newestOf(facts)],
-    );
-    return n;
-  });
+  return db.transaction((tx) => applyFacts(tx, facts));
 }

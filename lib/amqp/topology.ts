@@ -59,12 +59,12 @@ export class Topology {
   }
 
   deadLetterQueue(key: QueueKey): string {
-    return `${this.queue(key)}.dead`;
+    return deadLetterOf(this.queue(key));
   }
 
   /** The delay queue that holds a message of `key` for `delayMs`, then hands it back to `key`'s queue. */
   retryQueue(key: QueueKey, delayMs: number): string {
-    return `${this.queue(key)}.retry.${delayMs}ms`;
+    return retryOf(this.queue(key), delayMs);
   }
 
   /** Declares every exchange; cheap and idempotent, so publishers call it on each connect. */
@@ -149,25 +149,24 @@ export class Topology {
 
   /** Deletes the retired queues of this prefix, if they are there (deleting a missing queue is not an error). */
   async deleteRetired(ch: Channel): Promise<void> {
-    for (const retired of RETIRED_QUEUES) {
-      const name = this.options.prefix + retired;
-      await ch.deleteQueue(name);
-      await ch.deleteQueue(`${name}.dead`);
-      for (const delay of new Set(this.options.retryDelaysMs))
-        await ch.deleteQueue(`${name}.retry.${delay}ms`);
-    }
+    for (const retired of RETIRED_QUEUES) await this.deleteQueueSet(ch, this.options.prefix + retired);
+  }
+
+  /** Deletes a consumer's queue with its dead-letter queue and its delay queues. */
+  private async deleteQueueSet(ch: Channel, name: string): Promise<void> {
+    await ch.deleteQueue(name);
+    await ch.deleteQueue(deadLetterOf(name));
+    for (const delay of new Set(this.options.retryDelaysMs)) await ch.deleteQueue(retryOf(name, delay));
   }
 
   /** Removes everything this prefix declared: used by tests and benchmarks to clean up after themselves. */
   async deleteAll(ch: Channel): Promise<void> {
-    for (const key of Object.keys(QUEUES) as QueueKey[]) {
-      await ch.deleteQueue(this.queue(key));
-      await ch.deleteQueue(this.deadLetterQueue(key));
-      for (const delay of new Set(this.options.retryDelaysMs))
-        await ch.deleteQueue(this.retryQueue(key, delay));
-    }
+    for (const key of Object.keys(QUEUES) as QueueKey[]) await this.deleteQueueSet(ch, this.queue(key));
     for (const key of Object.keys(EXCHANGES) as ExchangeKey[]) {
       await ch.deleteExchange(this.exchange(key));
     }
   }
 }
+
+const deadLetterOf = (queue: string) => `${queue}.dead`;
+const retryOf = (queue: string, delayMs: number) => `${queue}.retry.${delayMs}ms`;

@@ -4,6 +4,7 @@ import { buildProduct, waitForProcessed } from '../helpers/factories.ts';
 import { getJson, postOrder } from '../helpers/http.ts';
 import { startPipeline, until, type TestPipeline } from '../helpers/pipeline.ts';
 import { scrape, valueOf, type Sample } from '../../bench/prometheus.ts';
+import { IDEMPOTENT_PHASES } from '../../api/idempotency.ts';
 
 let p: TestPipeline;
 test.before(async () => {
@@ -146,7 +147,7 @@ test.serial(
     const token = await p.token();
     const key = randomUUID();
     const body = { items: [{ product_id: product.id, quantity: 1 }] };
-    const phases = ['cache_lookup', 'group_wait', 'transaction'] as const;
+    const phases = IDEMPOTENT_PHASES;
     const counts = (samples: Sample[]) =>
       phases.map((phase) => valueOf(samples, 'comanda_order_accept_phase_seconds_count', { phase }));
     const seconds = (samples: Sample[]) =>
